@@ -1,0 +1,236 @@
+"""The event log: one schema for both engines (DESIGN.md section 3).
+
+Rows are appended as plain tuples (cheap on the simulation's hot path) and compacted into
+columnar arrays of interned string codes every few tens of thousands of rows, so a million-message
+run costs tens of bytes per event rather than a Python object per field. ``msg`` and ``queue_id``
+are kept as integers and formatted on the way out (``m42``; queue ids as upper-case hex, the way
+Postfix prints its short queue ids).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COLUMNS", "EVENTS", "DAEMON_NAMES", "Event", "EventLog", "format_msg", "format_qid"]
+
+COLUMNS: tuple[str, ...] = (
+    "t",
+    "node",
+    "daemon",
+    "event",
+    "msg",
+    "queue_id",
+    "sender",
+    "recipient",
+    "size",
+    "dsn",
+    "relay",
+    "detail",
+)
+
+#: The closed vocabulary of ``event``, with what each means. Message-level queue transitions
+#: (``queued``, ``active``, message-level ``deferred``, ``removed``, ``expired``) have an empty
+#: recipient; delivery outcomes (``sent``, ``delivered``, ``deferred``, ``bounced``) name one.
+EVENTS: dict[str, str] = {
+    "submit": "a client (MUA or outside host) starts to hand a message to an MTA",
+    "connect": "an smtpd process takes the client's connection (Postfix 'connect from')",
+    "reject": "smtpd refuses a command: recipient, sender or message (dsn and reply in detail)",
+    "received": "smtpd accepted the message (250 after DATA); queue_id assigned",
+    "queued": "cleanup wrote the message to the incoming queue",
+    "active": "qmgr moved the message into the active queue",
+    "deferred": "a delivery attempt failed temporarily (with recipient), or qmgr moved the "
+    "message to the deferred queue (without)",
+    "sent": "the smtp client handed the recipient to the next MTA (relay names it)",
+    "delivered": "local delivery (through the MDA) put the message in the recipient's mailbox",
+    "bounced": "delivery failed permanently for the recipient",
+    "expired": "the message reached maximal_queue_lifetime and was returned to sender",
+    "removed": "qmgr removed the queue file: every recipient is done",
+    "fetched": "the recipient's mail client retrieved the message (POP3 or IMAP)",
+    "dns_query": "a resolver lookup (detail: type, name and answer)",
+    "dns_fail": "a resolver lookup failed (detail says how)",
+}
+
+DAEMON_NAMES: tuple[str, ...] = (
+    "client",
+    "smtpd",
+    "cleanup",
+    "qmgr",
+    "trivial-rewrite",
+    "smtp",
+    "local",
+    "mda",
+    "pop3d",
+    "imapd",
+    "dns",
+)
+
+_STRING_COLUMNS = ("node", "daemon", "event", "sender", "recipient", "dsn", "relay", "detail")
+_COMPACT_EVERY = 1 << 16
+
+
+class Event(NamedTuple):
+    """One row of the log, with ``msg`` and ``queue_id`` formatted."""
+
+    t: float
+    node: str
+    daemon: str
+    event: str
+    msg: str
+    queue_id: str
+    sender: str
+    recipient: str
+    size: int
+    dsn: str
+    relay: str
+    detail: str
+
+
+def format_msg(number: int) -> str:
+    """Return the run-wide message id for message ``number`` (0 means none)."""
+    return f"m{number}" if number else ""
+
+
+def format_qid(number: int) -> str:
+    """Return a node-local queue id as Postfix prints short ids (upper-case hex)."""
+    return f"{number:010X}" if number else ""
+
+
+class EventLog:
+    """Append-only, columnar store of events.
+
+    Use :meth:`emit` (keyword-friendly) or, on hot paths, :meth:`append` with a full tuple in
+    :data:`COLUMNS` order. Reading back (:meth:`rows`, :meth:`to_frame`) gives the formatted
+    schema.
+    """
+
+    __slots__ = ("_buffer", "_codes", "_columns", "_strings", "append")
+
+    def __init__(self) -> None:
+        self._buffer: list[tuple[float, str, str, str, int, int, str, str, int, str, str, str]]
+        self._buffer = []
+        #: Append one raw row tuple (t, node, daemon, event, msg:int, queue_id:int, sender,
+        #: recipient, size:int, dsn, relay, detail). Bound method: the cheapest call there is.
+        self.append = self._buffer.append
+        self._strings: list[str] = [""]
+        self._codes: dict[str, int] = {"": 0}
+        self._columns: dict[str, array[int] | array[float]] = {
+            "t": array("d"),
+            "msg": array("q"),
+            "queue_id": array("q"),
+            "size": array("q"),
+            **{name: array("i") for name in _STRING_COLUMNS},
+        }
+
+    def emit(
+        self,
+        t: float,
+        node: str,
+        daemon: str,
+        event: str,
+        msg: int = 0,
+        queue_id: int = 0,
+        sender: str = "",
+        recipient: str = "",
+        size: int = 0,
+        dsn: str = "",
+        relay: str = "",
+        detail: str = "",
+    ) -> None:
+        """Record one event; see :data:`EVENTS` for the vocabulary."""
+        self._buffer.append(
+            (t, node, daemon, event, msg, queue_id, sender, recipient, size, dsn, relay, detail)
+        )
+        if len(self._buffer) >= _COMPACT_EVERY:
+            self.compact()
+
+    def compact(self) -> None:
+        """Move buffered rows into the columnar arrays (called automatically by :meth:`emit`;
+        callers that use :meth:`append` directly call it now and then, or rely on reads)."""
+        if not self._buffer:
+            return
+        columns = list(zip(*self._buffer, strict=True))
+        self._buffer.clear()
+        codes = self._codes
+        strings = self._strings
+
+        def code(text: str) -> int:
+            found = codes.get(text)
+            if found is None:
+                found = codes[text] = len(strings)
+                strings.append(text)
+            return found
+
+        for index, name in enumerate(COLUMNS):
+            values = columns[index]
+            target = self._columns[name]
+            if name in _STRING_COLUMNS:
+                target.extend(map(code, values))
+            else:
+                target.extend(values)
+
+    def __len__(self) -> int:
+        return len(self._columns["t"]) + len(self._buffer)
+
+    def rows(self) -> Iterator[Event]:
+        """Yield every event in order, formatted."""
+        self.compact()
+        strings = self._strings
+        cols = self._columns
+        for i in range(len(cols["t"])):
+            yield Event(
+                cols["t"][i],
+                strings[cols["node"][i]],
+                strings[cols["daemon"][i]],
+                strings[cols["event"][i]],
+                format_msg(int(cols["msg"][i])),
+                format_qid(int(cols["queue_id"][i])),
+                strings[cols["sender"][i]],
+                strings[cols["recipient"][i]],
+                int(cols["size"][i]),
+                strings[cols["dsn"][i]],
+                strings[cols["relay"][i]],
+                strings[cols["detail"][i]],
+            )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the log as a DataFrame with the schema's columns.
+
+        String columns are pandas categoricals (one copy of each distinct string), ``t`` float64,
+        ``size`` int64; rows are in emission order (which is time order within each engine).
+        """
+        import numpy as np
+        import pandas as pd
+
+        self.compact()
+        cols = self._columns
+        categories = pd.Index(self._strings, dtype=object)
+        data: dict[str, object] = {"t": np.frombuffer(cols["t"], dtype=np.float64).copy()}
+        for name in COLUMNS[1:]:
+            raw = np.frombuffer(cols[name], dtype=np.int32 if name in _STRING_COLUMNS else np.int64)
+            if name in _STRING_COLUMNS:
+                data[name] = _categorical(raw, categories)
+            elif name == "size":
+                data[name] = raw.copy()
+            else:
+                formatter = format_msg if name == "msg" else format_qid
+                unique, inverse = np.unique(raw, return_inverse=True)
+                labels = pd.Index([formatter(int(v)) for v in unique], dtype=object)
+                data[name] = pd.Categorical.from_codes(inverse.astype(np.int32), categories=labels)
+        return pd.DataFrame(data, columns=list(COLUMNS))
+
+
+def _categorical(codes: object, categories: pd.Index) -> pd.Categorical:
+    """Build a categorical holding only the categories actually used in this column."""
+    import numpy as np
+    import pandas as pd
+
+    array_codes = np.asarray(codes)
+    used, inverse = np.unique(array_codes, return_inverse=True)
+    return pd.Categorical.from_codes(
+        inverse.astype(np.int32), categories=pd.Index(categories[used], dtype=object)
+    )

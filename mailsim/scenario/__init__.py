@@ -1,0 +1,1 @@
+"""mailsim.scenario"""
