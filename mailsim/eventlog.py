@@ -9,9 +9,10 @@ Postfix prints its short queue ids).
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,10 +106,11 @@ class EventLog:
 
     Use :meth:`emit` (keyword-friendly) or, on hot paths, :meth:`append` with a full tuple in
     :data:`COLUMNS` order. Reading back (:meth:`rows`, :meth:`to_frame`) gives the formatted
-    schema.
+    schema. Compacted rows live in numpy chunks: float64 times, int64 ids and sizes, int32 codes
+    into one table of distinct strings.
     """
 
-    __slots__ = ("_buffer", "_codes", "_columns", "_strings", "append")
+    __slots__ = ("_buffer", "_chunks", "_codes", "_rows", "_strings", "append")
 
     def __init__(self) -> None:
         self._buffer: list[tuple[float, str, str, str, int, int, str, str, int, str, str, str]]
@@ -118,13 +120,10 @@ class EventLog:
         self.append = self._buffer.append
         self._strings: list[str] = [""]
         self._codes: dict[str, int] = {"": 0}
-        self._columns: dict[str, array[int] | array[float]] = {
-            "t": array("d"),
-            "msg": array("q"),
-            "queue_id": array("q"),
-            "size": array("q"),
-            **{name: array("i") for name in _STRING_COLUMNS},
+        self._chunks: dict[str, list[np.ndarray[tuple[int], np.dtype[Any]]]] = {
+            name: [] for name in COLUMNS
         }
+        self._rows = 0
 
     def emit(
         self,
@@ -148,50 +147,74 @@ class EventLog:
         if len(self._buffer) >= _COMPACT_EVERY:
             self.compact()
 
+    def maybe_compact(self) -> None:
+        """Compact if enough rows were appended with :meth:`append` since the last time."""
+        if len(self._buffer) >= _COMPACT_EVERY:
+            self.compact()
+
     def compact(self) -> None:
-        """Move buffered rows into the columnar arrays (called automatically by :meth:`emit`;
-        callers that use :meth:`append` directly call it now and then, or rely on reads)."""
+        """Move buffered rows into columnar chunks (called automatically by :meth:`emit`;
+        callers that use :meth:`append` directly call :meth:`maybe_compact` now and then).
+
+        Strings are factorised per chunk with pandas' hash table, so only each chunk's distinct
+        strings cost Python work.
+        """
         if not self._buffer:
             return
+        import pandas as pd
+
         columns = list(zip(*self._buffer, strict=True))
+        self._rows += len(self._buffer)
         self._buffer.clear()
         codes = self._codes
         strings = self._strings
-
-        def code(text: str) -> int:
-            found = codes.get(text)
-            if found is None:
-                found = codes[text] = len(strings)
-                strings.append(text)
-            return found
-
-        for index, name in enumerate(COLUMNS):
+        chunks = self._chunks
+        chunks["t"].append(np.array(columns[0], dtype=np.float64))
+        for index, name in enumerate(COLUMNS[1:], start=1):
             values = columns[index]
-            target = self._columns[name]
             if name in _STRING_COLUMNS:
-                target.extend(map(code, values))
+                local, uniques = pd.factorize(np.array(values, dtype=object))
+                mapping = np.empty(len(uniques), dtype=np.int32)
+                for i, text in enumerate(uniques):
+                    found = codes.get(text)
+                    if found is None:
+                        found = codes[text] = len(strings)
+                        strings.append(text)
+                    mapping[i] = found
+                chunks[name].append(mapping[local])
             else:
-                target.extend(values)
+                chunks[name].append(np.array(values, dtype=np.int64))
+        if len(chunks["t"]) > 64:  # keep the chunk lists short
+            for name, parts in chunks.items():
+                chunks[name] = [np.concatenate(parts)]
 
     def __len__(self) -> int:
-        return len(self._columns["t"]) + len(self._buffer)
+        return self._rows + len(self._buffer)
+
+    def _column(self, name: str) -> np.ndarray[tuple[int], np.dtype[Any]]:
+        parts = self._chunks[name]
+        if not parts:
+            return np.empty(0, dtype=np.float64 if name == "t" else np.int64)
+        if len(parts) > 1:
+            self._chunks[name] = parts = [np.concatenate(parts)]
+        return parts[0]
 
     def rows(self) -> Iterator[Event]:
         """Yield every event in order, formatted."""
         self.compact()
         strings = self._strings
-        cols = self._columns
-        for i in range(len(cols["t"])):
+        cols = {name: self._column(name).tolist() for name in COLUMNS}
+        for i, t in enumerate(cols["t"]):
             yield Event(
-                cols["t"][i],
+                t,
                 strings[cols["node"][i]],
                 strings[cols["daemon"][i]],
                 strings[cols["event"][i]],
-                format_msg(int(cols["msg"][i])),
-                format_qid(int(cols["queue_id"][i])),
+                format_msg(cols["msg"][i]),
+                format_qid(cols["queue_id"][i]),
                 strings[cols["sender"][i]],
                 strings[cols["recipient"][i]],
-                int(cols["size"][i]),
+                cols["size"][i],
                 strings[cols["dsn"][i]],
                 strings[cols["relay"][i]],
                 strings[cols["detail"][i]],
@@ -203,15 +226,13 @@ class EventLog:
         String columns are pandas categoricals (one copy of each distinct string), ``t`` float64,
         ``size`` int64; rows are in emission order (which is time order within each engine).
         """
-        import numpy as np
         import pandas as pd
 
         self.compact()
-        cols = self._columns
         categories = pd.Index(self._strings, dtype=object)
-        data: dict[str, object] = {"t": np.frombuffer(cols["t"], dtype=np.float64).copy()}
+        data: dict[str, object] = {"t": self._column("t").copy()}
         for name in COLUMNS[1:]:
-            raw = np.frombuffer(cols[name], dtype=np.int32 if name in _STRING_COLUMNS else np.int64)
+            raw = self._column(name)
             if name in _STRING_COLUMNS:
                 data[name] = _categorical(raw, categories)
             elif name == "size":
@@ -226,7 +247,6 @@ class EventLog:
 
 def _categorical(codes: object, categories: pd.Index) -> pd.Categorical:
     """Build a categorical holding only the categories actually used in this column."""
-    import numpy as np
     import pandas as pd
 
     array_codes = np.asarray(codes)

@@ -2,14 +2,15 @@
 
 Postfix time values are a number with an optional unit letter, ``s`` (the default), ``m``, ``h``,
 ``d`` or ``w`` (postconf(5), "time units"); sizes in main.cf are plain bytes, and scenarios may
-also write ``20MB`` or ``4KiB``. Rates are ``120/h`` or a bare number per second.
+also write ``20MB`` or ``4KiB``. Rates are ``120/h`` or a bare number per second; bandwidths are
+a size per time, ``10MB/s``, or a bare number of bytes per second.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["parse_duration", "parse_rate", "parse_size", "format_duration"]
+__all__ = ["format_duration", "parse_bandwidth", "parse_duration", "parse_rate", "parse_size"]
 
 _TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _SIZE_UNITS = {
@@ -77,8 +78,13 @@ def parse_rate(value: object) -> float:
         text = str(value).strip()
         count, _, per = text.partition("/")
         try:
-            rate = float(count) / (parse_duration("1" + per) if per and per[0].isalpha() else
-                                   parse_duration(per) if per else 1.0)
+            rate = float(count) / (
+                parse_duration("1" + per)
+                if per and per[0].isalpha()
+                else parse_duration(per)
+                if per
+                else 1.0
+            )
         except (ValueError, ZeroDivisionError):
             raise ValueError(f"not a rate: {value!r} (use e.g. 0.5, 120/h, 2000/d)") from None
     if rate < 0:
@@ -86,9 +92,38 @@ def parse_rate(value: object) -> float:
     return rate
 
 
+def parse_bandwidth(value: object) -> float:
+    """Return bytes per second from ``12500000``, ``"10MB/s"``, ``"100KB/s"``, ``"1GB/m"``.
+
+    A link's bandwidth; 0 means unlimited (no transfer time).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a bandwidth: {value!r}")
+    if isinstance(value, int | float):
+        rate = float(value)
+    else:
+        size, _, per = str(value).strip().partition("/")
+        try:
+            rate = parse_size(size) / _per(per)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"not a bandwidth: {value!r} (use e.g. 10MB/s, 100KB/s)") from None
+    if rate != rate:  # NaN
+        raise ValueError(f"not a bandwidth: {value!r}")
+    if rate < 0:
+        raise ValueError(f"negative bandwidth: {value!r}")
+    return rate
+
+
+def _per(text: str) -> float:
+    """Return the seconds of the ``per`` part of a rate: ``h`` -> 3600, ``5m`` -> 300, "" -> 1."""
+    if not text:
+        return 1.0
+    return parse_duration("1" + text if text[0].isalpha() else text)
+
+
 def format_duration(seconds: float) -> str:
     """Return a short human form (``90s`` -> ``1m30s``) for reports."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if whole >= size:

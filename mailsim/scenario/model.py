@@ -268,6 +268,8 @@ class Scenario:
 
     ``duration`` is how long arrivals go on; the simulation then lets mail drain for at most
     ``drain`` more seconds. ``source`` names the file it came from (for messages).
+    ``warnings`` lists what the loader accepted but a reader should know (a user-defined
+    parameter in a real main.cf, an MX exchange without an A record, ...).
     """
 
     name: str
@@ -281,6 +283,7 @@ class Scenario:
     drain: float = 3600.0
     source: str = "<python>"
     description: str = ""
+    warnings: tuple[str, ...] = ()
 
     def host(self, name: str) -> Host:
         """Return the host called ``name``; raise KeyError naming the known hosts."""

@@ -1,10 +1,12 @@
-"""Postfix main.cf parameters: defaults, ``$name`` expansion, typed access, main.cf and aliases files.
+"""Postfix main.cf parameters: defaults, ``$name`` expansion, typed access, main.cf, aliases.
 
 A host's settings are kept as Postfix keeps them, raw strings per parameter name, and expanded on
 use the way postconf(5) describes: ``$name``, ``${name}`` and ``$(name)`` substitute another
-parameter, ``${name?value}`` gives ``value`` when ``name`` is non-empty, ``${name:value}`` when it
-is empty, and ``$$`` is a literal ``$``. Parameters a scenario does not set take the Postfix 3.x
-default (compatibility_level 3.6, the value a new Postfix installation has).
+parameter (an undefined one is empty), ``${name?value}`` and ``${name?{value}}`` give ``value``
+when ``name`` is non-empty, ``${name:value}`` and ``${name:{value}}`` when it is empty,
+``${name?{value1}:{value2}}`` chooses between two values (Postfix 3.0), and ``$$`` is a literal
+``$``. Parameters a scenario does not set take the Postfix 3.x default (compatibility_level 3.6,
+the value a new Postfix installation has).
 """
 
 from __future__ import annotations
@@ -12,17 +14,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from mailsim.scenario.configfile import MainCfEntry, parse_aliases, parse_main_cf, read_main_cf
 from mailsim.units import parse_duration, parse_size
 
 __all__ = [
-    "POSTFIX_DEFAULTS",
+    "BOOLEAN_PARAMETERS",
+    "INTEGER_PARAMETERS",
     "KNOWN_UNMODELLED",
-    "PostfixSettings",
-    "parse_main_cf",
-    "parse_aliases",
+    "POSTFIX_DEFAULTS",
+    "RELAY_CONTROL_RESTRICTIONS",
+    "SUPPORTED_RESTRICTIONS",
+    "TIME_PARAMETERS",
     "MainCfEntry",
+    "PostfixSettings",
+    "parse_aliases",
+    "parse_main_cf",
+    "read_main_cf",
 ]
 
 # Postfix 3.x defaults (postconf -d, compatibility_level = 3.6) for the parameters mailsim models.
@@ -50,9 +58,9 @@ POSTFIX_DEFAULTS: dict[str, str] = {
     "smtpd_sasl_auth_enable": "no",
     "smtpd_tls_auth_only": "no",
     "smtpd_recipient_limit": "1000",
-    "smtpd_hard_error_limit": "${stress?1}${stress:20}",
+    "smtpd_hard_error_limit": "${stress?{1}:{20}}",
     "smtpd_soft_error_limit": "10",
-    "smtpd_timeout": "${stress?10}${stress:300}s",
+    "smtpd_timeout": "${stress?{10}:{300}}s",
     "disable_vrfy_command": "no",
     "default_process_limit": "100",
     "smtpd_process_limit": "$default_process_limit",
@@ -83,6 +91,8 @@ POSTFIX_DEFAULTS: dict[str, str] = {
     "mailbox_command": "",
     "compatibility_level": "3.6",
     "stress": "",
+    "mail_name": "Postfix",
+    "smtpd_banner": "$myhostname ESMTP $mail_name",
 }
 
 # Real main.cf files set many parameters that mailsim accepts but does not model (yet). Naming
@@ -90,35 +100,76 @@ POSTFIX_DEFAULTS: dict[str, str] = {
 KNOWN_UNMODELLED: frozenset[str] = frozenset(
     """
     append_dot_mydomain biff broken_sasl_auth_clients command_directory daemon_directory
-    data_directory debug_peer_level html_directory inet_protocols mail_owner mailq_path
-    manpage_directory maillog_file meta_directory newaliases_path readme_directory sample_directory
-    sendmail_path setgid_group shlib_directory smtp_tls_note_starttls_offer smtp_use_tls
-    smtp_tls_security_level smtp_tls_session_cache_database smtp_dns_support_level
-    smtp_host_lookup smtpd_banner smtpd_sasl_security_options smtpd_sasl_type smtpd_sasl_path
-    smtpd_sasl_local_domain smtpd_tls_CAfile smtpd_tls_cert_file smtpd_tls_key_file
+    data_directory debug_peer_level html_directory inet_protocols mail_owner
+    mail_version maillog_file mailq_path manpage_directory meta_directory newaliases_path
+    queue_directory readme_directory relayhost sample_directory sendmail_path setgid_group
+    shlib_directory smtp_dns_support_level smtp_host_lookup smtp_tls_CAfile smtp_tls_CApath
+    smtp_tls_note_starttls_offer smtp_tls_security_level smtp_tls_session_cache_database
+    smtp_use_tls smtpd_client_restrictions smtpd_data_restrictions
+    smtpd_forbid_bare_newline smtpd_helo_required smtpd_helo_restrictions smtpd_sasl_local_domain
+    smtpd_sasl_path smtpd_sasl_security_options smtpd_sasl_type smtpd_sender_restrictions
+    smtpd_tls_CAfile smtpd_tls_CApath smtpd_tls_cert_file smtpd_tls_chain_files smtpd_tls_key_file
     smtpd_tls_loglevel smtpd_tls_received_header smtpd_tls_security_level
-    smtpd_tls_session_cache_database smtpd_tls_session_cache_timeout smtpd_use_tls
-    smtpd_tls_chain_files smtpd_helo_required smtpd_helo_restrictions smtpd_client_restrictions
-    smtpd_sender_restrictions smtpd_data_restrictions smtpd_forbid_bare_newline
-    smtputf8_enable tls_random_source transport_maps virtual_alias_maps virtual_alias_domains
-    relayhost queue_directory unknown_local_recipient_reject_code_legacy
-    """.split()
+    smtpd_tls_session_cache_database smtpd_tls_session_cache_timeout smtpd_use_tls smtputf8_enable
+    tls_random_source transport_maps unknown_local_recipient_reject_code_legacy
+    virtual_alias_domains virtual_alias_maps
+    """.split()  # noqa: SIM905 - a word list reads better than 60 quoted lines
 )
 
-_REFERENCE = re.compile(
-    r"\$(?:\$|\{(?P<brace>[A-Za-z0-9_]+)(?:(?P<op>[?:])(?P<value>[^}]*))?\}"
-    r"|\((?P<paren>[A-Za-z0-9_]+)\)|(?P<bare>[A-Za-z0-9_]+))"
+#: The smtpd restrictions mailsim's policy implements, in smtpd_recipient_restrictions and
+#: smtpd_relay_restrictions (postconf(5); the policy engine imports this list).
+#: ``permit``/``reject``/``defer`` end a list; ``permit_mynetworks`` matches the client against
+#: mynetworks; ``permit_sasl_authenticated`` an authenticated client; ``permit_auth_destination``
+#: and ``reject_unauth_destination``/``defer_unauth_destination`` compare the recipient domain
+#: with mydestination and relay_domains; ``reject_unlisted_recipient`` looks the recipient up in
+#: local_recipient_maps; ``reject_unknown_recipient_domain`` needs an MX or A record for it;
+#: ``reject_non_fqdn_recipient`` needs a fully-qualified recipient domain.
+SUPPORTED_RESTRICTIONS: tuple[str, ...] = (
+    "permit",
+    "reject",
+    "defer",
+    "permit_mynetworks",
+    "permit_sasl_authenticated",
+    "permit_auth_destination",
+    "reject_unauth_destination",
+    "defer_unauth_destination",
+    "reject_unlisted_recipient",
+    "reject_unknown_recipient_domain",
+    "reject_non_fqdn_recipient",
 )
+
+#: smtpd refuses to start unless smtpd_relay_restrictions or smtpd_recipient_restrictions holds
+#: one of these (postconf(5) smtpd_recipient_restrictions; defer_if_permit and the obsolete
+#: check_relay_domains count too, but mailsim does not model them).
+RELAY_CONTROL_RESTRICTIONS: frozenset[str] = frozenset(
+    {"reject", "defer", "reject_unauth_destination", "defer_unauth_destination"}
+)
+
+#: Parameters whose value is a decimal integer (postconf(5) gives each as "default: N").
+INTEGER_PARAMETERS: frozenset[str] = frozenset(
+    {name for name in POSTFIX_DEFAULTS if name.endswith("_limit")}
+    | {"initial_destination_concurrency", "unknown_local_recipient_reject_code"}
+)
+#: Parameters whose value is a time: a number with an optional unit s, m, h, d or w.
+TIME_PARAMETERS: frozenset[str] = frozenset(
+    {
+        "queue_run_delay",
+        "minimal_backoff_time",
+        "maximal_backoff_time",
+        "maximal_queue_lifetime",
+        "bounce_queue_lifetime",
+        "delay_warning_time",
+        "smtp_connect_timeout",
+        "smtpd_timeout",
+    }
+)
+#: Parameters whose value is ``yes`` or ``no`` (case does not matter to Postfix).
+BOOLEAN_PARAMETERS: frozenset[str] = frozenset(
+    {"smtpd_sasl_auth_enable", "smtpd_tls_auth_only", "disable_vrfy_command"}
+)
+
+_NAME = re.compile(r"[A-Za-z0-9_]+")
 _LIST_SPLIT = re.compile(r"[\s,]+")
-
-
-@dataclass(frozen=True, slots=True)
-class MainCfEntry:
-    """One ``name = value`` of a main.cf, with the line it started on (for error messages)."""
-
-    name: str
-    value: str
-    line: int
 
 
 @dataclass(frozen=True)
@@ -153,24 +204,53 @@ class PostfixSettings(Mapping[str, str]):
 
     # -- expansion and typed access ---------------------------------------------------------------
     def expand(self, text: str, _depth: int = 0) -> str:
-        """Expand ``$name`` references in ``text`` as postconf(5) describes."""
+        """Expand ``$name`` references in ``text`` as postconf(5) describes.
+
+        Raises ValueError for a reference loop or a malformed ``${...}``.
+        """
         if _depth > 20:
             raise ValueError(f"parameter expansion loops: {text!r}")
+        out: list[str] = []
+        pos = 0
+        while (dollar := text.find("$", pos)) >= 0:
+            out.append(text[pos:dollar])
+            pos = self._reference(text, dollar, out, _depth)
+        out.append(text[pos:])
+        return "".join(out)
 
-        def replace(match: re.Match[str]) -> str:
-            if match.group(0) == "$$":
-                return "$"
-            name = match.group("brace") or match.group("paren") or match.group("bare")
-            raw = self.get(name, "")
-            value = self.expand(raw, _depth + 1) if "$" in raw else raw
-            op = match.group("op")
-            if op == "?":
-                return self.expand(match.group("value"), _depth + 1) if value else ""
-            if op == ":":
-                return "" if value else self.expand(match.group("value"), _depth + 1)
-            return value
+    def _reference(self, text: str, dollar: int, out: list[str], depth: int) -> int:
+        """Expand the reference starting at ``text[dollar]`` into ``out``; return where it ends."""
+        after = text[dollar + 1 : dollar + 2]
+        if after == "$":
+            out.append("$")
+            return dollar + 2
+        if after not in ("{", "("):
+            match = _NAME.match(text, dollar + 1)
+            if not match:  # a lone "$" stays as it is
+                out.append("$")
+                return dollar + 1
+            out.append(self._lookup(match.group(), depth))
+            return match.end()
+        close = _matching(text, dollar + 1)
+        inner = text[dollar + 2 : close]
+        if after == "(":
+            if not _NAME.fullmatch(inner):
+                raise ValueError(f"bad parameter reference {text[dollar : close + 1]!r}")
+            out.append(self._lookup(inner, depth))
+            return close + 1
+        name, op, arg = _split_conditional(inner)
+        value = self._lookup(name, depth)
+        if not op:
+            out.append(value)
+        elif (op == "?") == bool(value):
+            out.append(self.expand(arg[0], depth + 1))
+        elif len(arg) > 1:
+            out.append(self.expand(arg[1], depth + 1))
+        return close + 1
 
-        return _REFERENCE.sub(replace, text)
+    def _lookup(self, name: str, depth: int) -> str:
+        raw = self.get(name, "")
+        return self.expand(raw, depth + 1) if "$" in raw else raw
 
     def value(self, name: str) -> str:
         """Return the expanded value of parameter ``name``."""
@@ -210,85 +290,38 @@ class PostfixSettings(Mapping[str, str]):
         return PostfixSettings(self.hostname, {**self.explicit, **values})
 
 
-def parse_main_cf(text: str) -> list[MainCfEntry]:
-    """Parse main.cf text into entries, as postconf(5) "syntax" describes.
-
-    A line starting with white space continues the previous logical line; ``#`` at the start of a
-    line begins a comment; blank lines are ignored. Raises ValueError (with the line number) for a
-    logical line that is not ``name = value``.
-    """
-    entries: list[MainCfEntry] = []
-    name = ""
-    parts: list[str] = []
-    start = 0
-
-    def flush() -> None:
-        if name:
-            entries.append(MainCfEntry(name, " ".join(p for p in parts if p), start))
-
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if raw[0].isspace():
-            if not name:
-                raise ValueError(f"line {number}: continuation line without a parameter: {raw!r}")
-            parts.append(stripped)
-            continue
-        flush()
-        key, sep, value = raw.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", key):
-            raise ValueError(f"line {number}: expected 'name = value', got {raw.strip()!r}")
-        name, parts, start = key, [value.strip()], number
-    flush()
-    return entries
+def _matching(text: str, open_at: int) -> int:
+    """Return the index of the bracket closing the one at ``text[open_at]`` (nesting counts)."""
+    opener = text[open_at]
+    closer = "}" if opener == "{" else ")"
+    depth = 0
+    for index in range(open_at, len(text)):
+        if text[index] == opener:
+            depth += 1
+        elif text[index] == closer:
+            depth -= 1
+            if depth == 0:
+                return index
+    raise ValueError(f"unbalanced {opener!r} in {text[open_at - 1 :]!r}")
 
 
-def parse_aliases(text: str) -> dict[str, tuple[str, ...]]:
-    """Parse an aliases(5) file: ``name: value, value``; continuation lines start with white space.
-
-    Values may be local names, addresses, ``|command`` or ``/file`` (quoted when they contain
-    spaces). Raises ValueError with the line number for a line without a colon.
-    """
-    aliases: dict[str, tuple[str, ...]] = {}
-    logical: list[tuple[int, str]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        if raw[0].isspace() and logical:
-            line, body = logical[-1]
-            logical[-1] = (line, body + " " + raw.strip())
-        else:
-            logical.append((number, raw.strip()))
-    for number, body in logical:
-        name, sep, rest = body.partition(":")
-        if not sep or not name.strip():
-            raise ValueError(f"line {number}: expected 'name: value, ...', got {body!r}")
-        aliases[name.strip().lower()] = tuple(_split_alias_values(rest))
-    return aliases
-
-
-def _split_alias_values(text: str) -> Iterator[str]:
-    """Split an alias right-hand side on commas outside double quotes."""
-    current: list[str] = []
-    quoted = False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-            continue
-        if char == "," and not quoted:
-            item = "".join(current).strip()
-            if item:
-                yield item
-            current = []
-            continue
-        current.append(char)
-    item = "".join(current).strip()
-    if item:
-        yield item
-
-
-def read_main_cf(path: Path) -> list[MainCfEntry]:
-    """Read and parse a main.cf file."""
-    return parse_main_cf(path.read_text(encoding="utf-8"))
+def _split_conditional(inner: str) -> tuple[str, str, tuple[str, ...]]:
+    """Split the inside of ``${...}`` into name, operator and the value(s) it may produce."""
+    match = _NAME.match(inner)
+    if not match:
+        raise ValueError(f"bad parameter reference ${{{inner}}}")
+    name, rest = match.group(), inner[match.end() :]
+    if not rest:
+        return name, "", ()
+    op, arg = rest[0], rest[1:]
+    if op not in "?:":
+        raise ValueError(f"bad parameter reference ${{{inner}}}")
+    if not arg.startswith("{"):
+        return name, op, (arg,)
+    end = _matching(arg, 0)
+    first, tail = arg[1:end], arg[end + 1 :]
+    if not tail:
+        return name, op, (first,)
+    if op == "?" and tail.startswith(":{") and _matching(tail, 1) == len(tail) - 1:
+        return name, op, (first, tail[2:-1])
+    raise ValueError(f"bad parameter reference ${{{inner}}}")

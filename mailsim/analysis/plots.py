@@ -1,0 +1,214 @@
+"""Charts of a run: throughput, queue depth, latency, delivery paths.
+
+Each function takes a :class:`~mailsim.analysis.run.Run` and an optional matplotlib ``ax`` and
+returns the ``ax`` it drew on, so notebooks can compose figures. Without ``ax`` a new
+:class:`matplotlib.figure.Figure` is made directly (no pyplot, no global state, no display
+needed); ``ax.figure.savefig(...)`` writes it. Every chart has a title and axis labels with units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import networkx as nx
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from mailsim.analysis.paths import layered_layout
+from mailsim.analysis.visit import QUEUES
+
+if TYPE_CHECKING:
+    from mailsim.analysis.run import Run
+
+__all__ = ["plot_delivery_paths", "plot_latency", "plot_queue_depth", "plot_throughput"]
+
+_KIND_COLOURS = {
+    "client": "#8fbc8f",
+    "mta": "#6495ed",
+    "mailbox": "#f0c060",
+    "external": "#c0c0c0",
+    "sink": "#e07070",
+}
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (9.0, 4.5)) -> Axes:
+    """Return ``ax``, or the axes of a new free-standing Figure."""
+    if ax is not None:
+        return ax
+    figure = Figure(figsize=size, layout="constrained")
+    return figure.add_subplot()
+
+
+def time_unit(span_s: float) -> tuple[float, str]:
+    """Return (seconds per unit, unit name) that keeps a time axis of ``span_s`` readable."""
+    if span_s <= 2 * 3600:
+        return 60.0, "min"
+    if span_s <= 3 * 86400:
+        return 3600.0, "h"
+    return 86400.0, "d"
+
+
+def _no_data(ax: Axes, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what} in this run", ha="center", va="center", transform=ax.transAxes)
+
+
+def plot_throughput(
+    run: Run,
+    ax: Axes | None = None,
+    interval: float = 60.0,
+    event: str = "delivered",
+    per_node: bool = True,
+) -> Axes:
+    """Draw ``event`` rows per minute over time, per node (step lines) and in total."""
+    ax = _axes(ax)
+    table = run.throughput(interval, event)
+    scale, unit = time_unit(run.t_end)
+    starts = table.index.to_numpy()
+    x = np.append(starts, starts[-1] + interval if len(starts) else 0.0) / scale
+    per_minute = 60.0 / interval
+
+    def rate(column: str) -> np.ndarray:
+        counts = table[column].to_numpy() * per_minute
+        return np.append(counts, counts[-1:])  # repeat the last bin so it is drawn full width
+
+    columns = [c for c in table.columns if c != "total"] if per_node else []
+    for column in columns:
+        ax.step(x, rate(column), where="post", label=column)
+    if len(columns) != 1:
+        ax.step(x, rate("total"), where="post", label="total", color="black", linewidth=1.5)
+    if not int(table["total"].sum()):
+        _no_data(ax, f"'{event}' events")
+    ax.set_title(f"Throughput: '{event}' per minute ({interval:g} s bins)")
+    ax.set_xlabel(f"time since start ({unit})")
+    ax.set_ylabel("messages per minute")
+    ax.set_ylim(bottom=0)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_queue_depth(
+    run: Run,
+    ax: Axes | None = None,
+    nodes: Iterable[str] | None = None,
+    queues: Iterable[str] = QUEUES,
+) -> Axes:
+    """Draw the depth of each chosen queue of each node over time, as step lines."""
+    ax = _axes(ax)
+    wanted = set(queues)
+    unknown = wanted - set(QUEUES)
+    if unknown:
+        raise ValueError(f"unknown queue(s) {sorted(unknown)}; expected some of {QUEUES}")
+    table = run.queue_depth(nodes)
+    scale, unit = time_unit(run.t_end)
+    drawn = 0
+    for (node, queue), group in table.groupby(["node", "queue"], observed=True, sort=True):
+        if queue not in wanted:
+            continue
+        t = np.concatenate([[0.0], group["t"].to_numpy(), [run.t_end]]) / scale
+        depth = group["depth"].to_numpy()
+        depth = np.concatenate([[0], depth, depth[-1:]])
+        ax.step(t, depth, where="post", label=f"{node} {queue}")
+        drawn += 1
+    if not drawn:
+        _no_data(ax, "queued messages")
+    ax.set_title("Queue depth per node (incoming / active / deferred)")
+    ax.set_xlabel(f"time since start ({unit})")
+    ax.set_ylabel("messages in queue")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if drawn:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_latency(
+    run: Run,
+    ax: Axes | None = None,
+    status: str = "delivered",
+    log_x: bool = False,
+    bins: int = 50,
+) -> Axes:
+    """Draw the end-to-end latency histogram of ``status`` recipients, its CDF and p50/p95/p99.
+
+    ``log_x`` spreads latencies that span orders of magnitude (a retried message waits minutes,
+    a direct one under a second).
+    """
+    ax = _axes(ax)
+    recipients = run.recipients()
+    latency = recipients.loc[recipients["status"] == status, "latency"].dropna().to_numpy()
+    ax.set_title(f"End-to-end latency of {status} recipients (submit to outcome)")
+    ax.set_xlabel("latency (s)" + (", log scale" if log_x else ""))
+    ax.set_ylabel("recipients")
+    if not len(latency):
+        _no_data(ax, f"{status} recipients")
+        return ax
+    if log_x:
+        low = float(latency[latency > 0].min()) if (latency > 0).any() else 1e-3
+        latency = np.maximum(latency, low)
+        edges = np.geomspace(low, max(float(latency.max()), low * 10), bins + 1)
+        ax.set_xscale("log")
+    else:
+        edges = np.linspace(0.0, max(float(latency.max()), 1e-9), bins + 1)
+    ax.hist(latency, bins=edges.tolist(), color="#6495ed", alpha=0.7, label="recipients")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    cdf = ax.twinx()
+    ordered = np.sort(latency)
+    cdf.step(ordered, np.arange(1, len(ordered) + 1) / len(ordered), where="post", color="black")
+    cdf.set_ylim(0, 1.02)
+    cdf.set_ylabel("cumulative fraction of recipients")
+    for p, style in ((50, "-"), (95, "--"), (99, ":")):
+        value = float(np.percentile(latency, p))
+        ax.axvline(value, color="#c03030", linestyle=style, label=f"p{p} = {value:.3g} s")
+    ax.legend(fontsize="small", loc="center right")
+    return ax
+
+
+def plot_delivery_paths(run: Run, ax: Axes | None = None, aggregate_mailboxes: bool = True) -> Axes:
+    """Draw the delivery-path graph left to right, edge widths by message count."""
+    ax = _axes(ax, size=(10.0, 5.0))
+    graph = run.delivery_graph(aggregate_mailboxes=aggregate_mailboxes)
+    ax.set_title("Delivery paths (edge width and label = messages)")
+    ax.set_xlabel("hop along the path (0 = submitting clients)")
+    ax.set_ylabel("nodes of each hop")
+    if not graph.number_of_nodes():
+        _no_data(ax, "messages")
+        return ax
+    position = layered_layout(graph)
+    weights = [int(data["weight"]) for _, _, data in graph.edges(data=True)]
+    top = max(weights, default=1)
+    colours = [_KIND_COLOURS.get(kind, "#c0c0c0") for _, kind in graph.nodes(data="kind")]
+    nx.draw_networkx_nodes(graph, position, ax=ax, node_color=colours, node_size=900)
+    nx.draw_networkx_edges(
+        graph,
+        position,
+        ax=ax,
+        width=[1.0 + 6.0 * w / top for w in weights],
+        edge_color="#555555",
+        arrows=True,
+        arrowsize=14,
+        node_size=900,
+        connectionstyle="arc3,rad=0.08",
+    )
+    nx.draw_networkx_labels(graph, position, ax=ax, font_size=8)
+    labels = {(u, v): str(data["weight"]) for u, v, data in graph.edges(data=True)}
+    nx.draw_networkx_edge_labels(graph, position, edge_labels=labels, ax=ax, font_size=7)
+    layers = sorted({int(layer) for _, layer in graph.nodes(data="layer")})
+    ax.set_xticks(layers)
+    ax.set_xticklabels([str(layer) for layer in layers])
+    ax.tick_params(axis="x", bottom=True, labelbottom=True)
+    ax.set_yticks([])
+    low, high = min(layers), max(layers)
+    ax.set_xlim(low - 0.5, high + 0.5)
+    return ax
+
+
+def figure_of(ax: Axes) -> Figure:
+    """Return the Figure an axes belongs to (for ``savefig``)."""
+    figure = ax.get_figure()
+    if not isinstance(figure, Figure):
+        raise ValueError(f"axes {ax!r} belongs to no figure")
+    return figure

@@ -1,0 +1,160 @@
+"""Write a run's report: four charts, the summary and recipient tables, one HTML page.
+
+The page is self-contained apart from the images and CSV files next to it, referenced by
+relative paths, so the whole directory can be zipped, mailed or served as it is. Charts are drawn
+on free-standing Figures and saved as PNG (Agg), so no display is needed.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from matplotlib.axes import Axes
+
+from mailsim.analysis.plots import (
+    figure_of,
+    plot_delivery_paths,
+    plot_latency,
+    plot_queue_depth,
+    plot_throughput,
+)
+
+if TYPE_CHECKING:
+    from mailsim.analysis.run import Run
+
+__all__ = ["CHARTS", "format_summary", "write_report"]
+
+#: The charts of a report: file name, drawing function, caption.
+CHARTS: tuple[tuple[str, Callable[[Run], Axes], str], ...] = (
+    (
+        "throughput.png",
+        lambda run: plot_throughput(run),
+        "Recipients delivered to mailboxes per minute, per MTA and in total. A flat line at the "
+        "arrival rate means the system keeps up; dips followed by bursts show retries.",
+    ),
+    (
+        "queue_depth.png",
+        lambda run: plot_queue_depth(run),
+        "Messages in each queue of each MTA over time. Incoming and active stay small while "
+        "delivery keeps up; the deferred queue grows while a destination is unreachable and "
+        "drains at each retry (queue_run_delay, minimal/maximal_backoff_time).",
+    ),
+    (
+        "latency.png",
+        lambda run: plot_latency(run, log_x=True),
+        "Histogram of end-to-end latency (submit to delivery) of delivered recipients, on a "
+        "log scale, with its cumulative distribution (right axis) and the 50th/95th/99th "
+        "percentiles. Deferred mail forms a second hump minutes to hours to the right.",
+    ),
+    (
+        "delivery_paths.png",
+        lambda run: plot_delivery_paths(run),
+        "Where mail went: clients on the left, then MTAs in hop order, then mailboxes, hosts "
+        "outside the lab and the rejected/bounced/expired sinks. Edge width and label give "
+        "the number of messages.",
+    ),
+)
+
+_STYLE = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+td:first-child, th:first-child { text-align: left; }
+figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 0.9em; color: #444; }
+"""
+
+
+def _value(value: float) -> str:
+    """Format a summary value: counts as integers, times to three decimals."""
+    return f"{int(value):d}" if float(value).is_integer() else f"{value:.3f}"
+
+
+def _tables(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the tidy summary into run-level metrics and a node x metric table."""
+    summary = run.summary()
+    overall = summary[summary["scope"] == "run"][["metric", "value"]]
+    per_node = summary[summary["scope"] != "run"].pivot(
+        index="scope", columns="metric", values="value"
+    )
+    columns = list(dict.fromkeys(summary.loc[summary["scope"] != "run", "metric"]))
+    per_node = per_node.reindex(columns=columns)
+    per_node.index.name = "node"
+    per_node.columns.name = None
+    return overall.reset_index(drop=True), per_node
+
+
+def format_summary(run: Run) -> str:
+    """Return the summary as a plain-text table for the terminal (pflogsumm-like)."""
+    overall, per_node = _tables(run)
+    title = f"Run {run.name!r}: {len(run)} events over {run.t_end:g} s"
+    width = max((len(str(metric)) for metric in overall["metric"]), default=10)
+    lines = [title, "=" * len(title)]
+    lines += [
+        f"{metric:<{width}}  {_value(value):>12}"
+        for metric, value in zip(overall["metric"], overall["value"], strict=True)
+    ]
+    if len(per_node):
+        lines += ["", per_node.map(_value).to_string()]
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(frame: pd.DataFrame, index: bool = False) -> str:
+    """Render a DataFrame as an HTML table with readable numbers."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = shown[column].map(_value)
+    return shown.to_html(index=index, border=0, na_rep="", escape=True)
+
+
+def write_report(run: Run, out_dir: str | Path, title: str | None = None) -> Path:
+    """Write charts, CSV tables and ``report.html`` for ``run`` into ``out_dir``; return the page.
+
+    Files: throughput.png, queue_depth.png, latency.png, delivery_paths.png, summary.csv,
+    recipients.csv, report.html.
+    """
+    target = Path(out_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, draw, _caption in CHARTS:
+        figure = figure_of(draw(run))
+        figure.savefig(target / name, dpi=100)
+    run.summary().to_csv(target / "summary.csv", index=False)
+    run.recipients().to_csv(target / "recipients.csv", index=False)
+    heading = title or f"mailsim report: {run.name or 'run'}"
+    overall, per_node = _tables(run)
+    meta = pd.DataFrame(
+        {"key": ["name", *run.meta.keys()], "value": [run.name, *map(str, run.meta.values())]}
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(heading)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(heading)}</h1>",
+        f"<p>{len(run)} events, {run.t_end:g} s of scenario time. Tables: "
+        '<a href="summary.csv">summary.csv</a>, <a href="recipients.csv">recipients.csv</a>.</p>',
+        "<h2>Scenario</h2>",
+        _html_table(meta),
+        "<h2>Summary</h2>",
+        _html_table(overall),
+        "<h3>Per MTA</h3>",
+        _html_table(per_node, index=True) if len(per_node) else "<p>No MTA activity.</p>",
+        "<h2>Latency by node and status (s)</h2>",
+        "<p>Node is where the recipient's outcome happened; pending recipients are left out.</p>",
+        _html_table(run.latency_table()),
+        "<h2>Charts</h2>",
+    ]
+    for name, _draw, caption in CHARTS:
+        parts.append(
+            f'<figure><img src="{name}" alt="{html.escape(name)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    parts.append("</body></html>")
+    page = target / "report.html"
+    page.write_text("\n".join(parts), encoding="utf-8")
+    return page

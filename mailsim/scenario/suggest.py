@@ -1,0 +1,101 @@
+"""The vocabulary of the scenario YAML format, and the closest known word for a misspelt one.
+
+Every mapping of the format has a closed set of keys, listed here once so that the loader, its
+error messages and the documentation agree. A misspelt key or value gets the closest known word
+(:func:`difflib.get_close_matches`), as ``postconf -n`` warns about a mistyped parameter name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from mailsim.scenario.postfix import KNOWN_UNMODELLED, POSTFIX_DEFAULTS
+
+__all__ = [
+    "DISTRIBUTION_PARAMETERS",
+    "DNS_KEYS",
+    "FETCH_KEYS",
+    "HOST_KEYS",
+    "LINK_KEYS",
+    "MX_KEYS",
+    "POSTFIX_PARAMETERS",
+    "STREAM_KEYS",
+    "TOP_KEYS",
+    "USER_KEYS",
+    "WEIGHTED_KEYS",
+    "WORKLOAD_KEYS",
+    "ZONE_KEYS",
+    "closest",
+]
+
+TOP_KEYS = (
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "drain",
+    "dns",
+    "hosts",
+    "users",
+    "links",
+    "workload",
+)
+DNS_KEYS = ("lookup_time", "zones")
+ZONE_KEYS = ("ttl", "mx", "a")
+MX_KEYS = ("preference", "exchange")
+HOST_KEYS = (
+    "address",
+    "network",
+    "services",
+    "mailbox_format",
+    "main_cf",
+    "aliases_file",
+    "aliases",
+    "postfix",
+    "capacity",
+)
+USER_KEYS = (
+    "address",
+    "host",
+    "password",
+    "client_address",
+    "submit_host",
+    "submit_service",
+    "sasl",
+    "fetch",
+)
+FETCH_KEYS = ("protocol", "interval", "host")
+LINK_KEYS = ("between", "latency", "bandwidth")
+WORKLOAD_KEYS = ("streams",)
+STREAM_KEYS = (
+    "name",
+    "rate",
+    "start",
+    "stop",
+    "senders",
+    "recipients",
+    "recipients_per_message",
+    "size",
+    "connect_to",
+    "client_address",
+    "service",
+)
+WEIGHTED_KEYS = ("address", "weight")
+
+#: Distribution kind -> the parameters it takes (besides ``dist``), see model.Distribution.
+DISTRIBUTION_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "constant": ("value",),
+    "exponential": ("mean",),
+    "uniform": ("low", "high"),
+    "lognormal": ("median", "sigma"),
+}
+
+#: Every parameter name a YAML ``postfix:`` block may set.
+POSTFIX_PARAMETERS: frozenset[str] = frozenset(POSTFIX_DEFAULTS) | KNOWN_UNMODELLED
+
+
+def closest(word: object, known: Iterable[str]) -> str:
+    """Return the known word closest to ``word``, or "" when none is close enough."""
+    matches = difflib.get_close_matches(str(word), sorted(known), n=1, cutoff=0.6)
+    return matches[0] if matches else ""

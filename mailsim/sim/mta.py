@@ -1,0 +1,389 @@
+"""One simulated Postfix host: smtpd, cleanup, qmgr, trivial-rewrite, local (+ MDA) and smtp.
+
+The lecture's chapter 6 as processes. A client's transaction waits for a free smtpd process
+(smtpd_process_limit), which spends its service time plus the wire time of the session, asks the
+shared policy about MAIL, every RCPT and DATA, and hands an accepted message to cleanup; the smtpd
+process stays busy until cleanup has written the queue file, because Postfix only answers
+``250 Ok: queued as ...`` then. qmgr (:mod:`mailsim.sim.qmgr`) moves the message to the active
+queue and this node dispatches one delivery job per recipient to local(8) (whose
+``local_destination_concurrency_limit`` applies per recipient) or one per destination and
+``smtp_destination_recipient_limit`` recipients to smtp(8), whose client resolves the MX hosts,
+tries them in preference order and holds a session on the next MTA's smtpd.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from mailsim.policy import ClientSession, HostPolicy, Resolution, SMTPReply
+from mailsim.scenario.model import Host
+from mailsim.sim.delivery import LocalDelivery, SMTPDelivery
+from mailsim.sim.qmgr import SimpleQueueManager
+from mailsim.sim.records import DeliveryJob, QueueFile, SessionResult, SMTPTransaction
+from mailsim.sim.stage import Gate, TimedStage
+from mailsim.streams import BatchSampler
+
+if TYPE_CHECKING:
+    from mailsim.sim.engine import Simulation
+
+__all__ = ["MTANode"]
+
+#: MAIL reply, RCPT replies, accepted recipients (canonical), canonical sender
+_Decision = tuple[SMTPReply, dict[str, SMTPReply], list[str], str]
+_DECISION_CACHE = 1 << 16
+
+
+class MTANode:
+    """A mail host of the scenario, driven by its :class:`~mailsim.policy.HostPolicy`."""
+
+    def __init__(self, sim: Simulation, host: Host) -> None:
+        self.sim = sim
+        self.env: simpy.Environment = sim.env
+        self.host = host
+        self.name = host.name
+        self.address = host.address
+        self.policy = HostPolicy(host, sim.scenario)
+        self._append = sim.log.append
+        self._next_qid = (zlib.crc32(host.name.encode()) & 0xFFFFFF) << 16
+        self._decisions: dict[tuple[str, str, str, tuple[str, ...]], _Decision] = {}
+        self._resolve_cache: dict[str, Resolution] = {}
+        self._sessions: dict[tuple[str, str], ClientSession] = {}
+        self._canonical: dict[str, str] = {}
+        self._session_time = sim.network.session_time
+        self._fetch_stages: dict[str, TimedStage[Any]] = {}
+        self._smtpd_sampler = self.sampler("smtpd")
+        self.smtpd: Gate[SMTPTransaction] = Gate(
+            f"{self.name}/smtpd", self.policy.process_limit("smtpd"), self._smtpd_serve
+        )
+        self.cleanup: TimedStage[tuple[QueueFile, SMTPTransaction | None]] = TimedStage(
+            self.env,
+            f"{self.name}/cleanup",
+            self.policy.process_limit("cleanup"),
+            self.sampler("cleanup"),
+            done=self._cleanup_done,
+        )
+        self.qmgr = SimpleQueueManager(self)
+        self.local = LocalDelivery(self)
+        self.smtp = SMTPDelivery(self)
+        self._recipient_limit = {
+            "smtp": host.postfix.integer("smtp_destination_recipient_limit"),
+            "local": host.postfix.integer("local_destination_recipient_limit"),
+        }
+
+    def fetch_stage(self, daemon: str) -> TimedStage[Any]:
+        """Return this host's POP3 or IMAP server stage (built on first use)."""
+        stage = self._fetch_stages.get(daemon)
+        if stage is None:
+            from mailsim.sim.client import fetch_stage
+
+            stage = self._fetch_stages[daemon] = fetch_stage(self, daemon)
+        return stage
+
+    def sampler(self, daemon: str) -> BatchSampler:
+        """Return this host's service-time sampler for ``daemon`` (its own random stream)."""
+        return self.sim.streams.sampler(f"sim/{self.name}/{daemon}", self.host.capacity.of(daemon))
+
+    # -- event helpers ------------------------------------------------------------------------
+    def emit(
+        self,
+        daemon: str,
+        event: str,
+        msg: int,
+        qid: int = 0,
+        sender: str = "",
+        recipient: str = "",
+        size: int = 0,
+        dsn: str = "",
+        relay: str = "",
+        detail: str = "",
+    ) -> None:
+        self._append(
+            (
+                self.env._now,
+                self.name,
+                daemon,
+                event,
+                msg,
+                qid,
+                sender,
+                recipient,
+                size,
+                dsn,
+                relay,
+                detail,
+            )
+        )
+
+    def emit_message(self, qf: QueueFile, daemon: str, event: str, detail: str = "") -> None:
+        """Record a message-level queue transition (empty recipient)."""
+        self._append(
+            (
+                self.env._now,
+                self.name,
+                daemon,
+                event,
+                qf.msg,
+                qf.qid,
+                qf.sender,
+                "",
+                qf.size,
+                "",
+                "",
+                detail,
+            )
+        )
+
+    def emit_outcome(
+        self,
+        qf: QueueFile,
+        daemon: str,
+        event: str,
+        recipient: str,
+        reply: SMTPReply,
+        relay: str,
+        detail: str = "",
+    ) -> None:
+        """Record one recipient's delivery outcome (sent, delivered, deferred, bounced)."""
+        orig = qf.orig_to.get(recipient, "")
+        text = detail or str(reply)
+        if orig:
+            text = f"{text} (orig_to=<{orig}>)"
+        self._append(
+            (
+                self.env._now,
+                self.name,
+                daemon,
+                event,
+                qf.msg,
+                qf.qid,
+                qf.sender,
+                recipient,
+                qf.size,
+                reply.dsn,
+                relay,
+                text,
+            )
+        )
+
+    # -- smtpd ----------------------------------------------------------------------------------
+    def receive(self, transaction: SMTPTransaction) -> None:
+        """A client connects to this host's smtpd (it may wait for a free process)."""
+        self.smtpd.arrive(transaction)
+
+    def receive_event(self, event: Any) -> None:
+        """Callback form of :meth:`receive` for a Timeout carrying the transaction."""
+        self.smtpd.arrive(event._value)
+
+    def _smtpd_serve(self, tx: SMTPTransaction) -> None:
+        self._append(
+            (
+                self.env._now,
+                self.name,
+                "smtpd",
+                "connect",
+                tx.msg,
+                0,
+                "",
+                "",
+                0,
+                "",
+                tx.client_label,
+                "",
+            )
+        )
+        delay = next(self._smtpd_sampler) + self._session_time(
+            tx.client_address, self.name, tx.size
+        )
+        simpy.events.Timeout(self.env, delay, tx).callbacks.append(self._smtpd_decide)
+
+    def canonicalize(self, address: str) -> str:
+        """Return the policy's canonical form of ``address`` (cached: called per recipient)."""
+        found = self._canonical.get(address)
+        if found is None:
+            found = self._canonical[address] = self.policy.canonicalize(address)
+        return found
+
+    def _client_session(self, tx: SMTPTransaction) -> ClientSession:
+        key = (tx.client_address, tx.sasl_username)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = ClientSession(
+                address=tx.client_address, helo=tx.client_name, sasl_username=tx.sasl_username
+            )
+        return session
+
+    def _decide_envelope(self, tx: SMTPTransaction) -> _Decision:
+        """Ask the policy about MAIL FROM (without SIZE) and each RCPT TO of ``tx``.
+
+        The answers depend only on client, SASL identity, sender and recipients, so they are
+        cached per combination (bounded); size checks are made per message by the caller.
+        """
+        key = (tx.client_address, tx.sasl_username, tx.sender, tx.recipients)
+        found = self._decisions.get(key)
+        if found is not None:
+            return found
+        session = self._client_session(tx)
+        mail = self.policy.check_mail(session, tx.sender, None)
+        replies: dict[str, SMTPReply] = {}
+        accepted: list[str] = []
+        if mail.ok:
+            for rcpt in tx.recipients:
+                reply = replies[rcpt] = self.policy.check_rcpt(session, tx.sender, rcpt)
+                if reply.ok:
+                    accepted.append(self.canonicalize(rcpt))
+        sender = self.canonicalize(tx.sender) if tx.sender else ""
+        found = (mail, replies, accepted, sender)
+        if len(self._decisions) >= _DECISION_CACHE:
+            self._decisions.clear()
+        self._decisions[key] = found
+        return found
+
+    def _smtpd_decide(self, event: Any) -> None:
+        tx: SMTPTransaction = event._value
+        mail, replies, accepted, sender = self._decide_envelope(tx)
+        refusal = mail if not mail.ok else self.policy.limits.check_declared_size(tx.size)
+        if refusal.ok:
+            for rcpt, reply in replies.items():
+                if not reply.ok:
+                    self.emit(
+                        "smtpd",
+                        "reject",
+                        tx.msg,
+                        sender=tx.sender,
+                        recipient=rcpt,
+                        size=tx.size,
+                        dsn=reply.dsn,
+                        relay=tx.client_label,
+                        detail=f"RCPT from {tx.client_label}: {reply}",
+                    )
+            if accepted:
+                refusal = self.policy.limits.check_message_size(tx.size)
+        if not refusal.ok:
+            self.emit(
+                "smtpd",
+                "reject",
+                tx.msg,
+                sender=tx.sender,
+                size=tx.size,
+                dsn=refusal.dsn,
+                relay=tx.client_label,
+                detail=str(refusal),
+            )
+            replies = dict.fromkeys(tx.recipients, refusal)
+            accepted = []
+        if not accepted:
+            self.smtpd.release()
+            if tx.on_reply is not None:
+                tx.on_reply(SessionResult(replies))
+            return
+        self._next_qid += 1
+        qf = QueueFile(tx.msg, self._next_qid, sender, tx.size, accepted.copy(), self.env._now)
+        self._append(
+            (
+                self.env._now,
+                self.name,
+                "smtpd",
+                "received",
+                tx.msg,
+                qf.qid,
+                sender,
+                "",
+                tx.size,
+                "",
+                tx.client_label,
+                f"nrcpt={len(accepted)}",
+            )
+        )
+        tx.replies = replies
+        self.cleanup.arrive((qf, tx))
+
+    # -- cleanup --------------------------------------------------------------------------------
+    def inject(self, qf: QueueFile) -> None:
+        """Hand a locally created queue file (forwarded copy) to cleanup."""
+        self._next_qid += 1
+        qf.qid = self._next_qid
+        self.cleanup.arrive((qf, None))
+
+    def _cleanup_done(self, job: tuple[QueueFile, SMTPTransaction | None]) -> None:
+        qf, tx = job
+        qf.queued_at = self.env._now if tx is None else qf.queued_at
+        self.emit_message(qf, "cleanup", "queued", detail="queue incoming")
+        self.qmgr.enqueue(qf)
+        if tx is not None:
+            self.smtpd.release()
+            if tx.on_reply is not None:
+                queue_id = f"{qf.qid:010X}"
+                queued = SMTPReply(250, "2.0.0", f"Ok: queued as {queue_id}")
+                replies = {r: queued if reply.ok else reply for r, reply in tx.replies.items()}
+                tx.on_reply(SessionResult(replies, queue_id))
+
+    # -- dispatch (qmgr -> delivery agents) -----------------------------------------------------
+    def resolve(self, recipient: str) -> Resolution:
+        found = self._resolve_cache.get(recipient)
+        if found is None:
+            found = self._resolve_cache[recipient] = self.policy.resolve(recipient)
+        return found
+
+    def dispatch(self, qf: QueueFile) -> None:
+        """Split the active message into delivery jobs per (transport, nexthop)."""
+        if len(qf.recipients) == 1:
+            rcpt = qf.recipients[0]
+            resolution = self.resolve(rcpt)
+            qf.outstanding = 1
+            transport = resolution.transport
+            nexthop = rcpt if transport == "local" else resolution.nexthop
+            self._submit(DeliveryJob(qf, transport, nexthop, [rcpt]))
+            return
+        groups: dict[tuple[str, str], list[str]] = {}
+        for rcpt in qf.recipients:
+            resolution = self.resolve(rcpt)
+            groups.setdefault((resolution.transport, resolution.nexthop), []).append(rcpt)
+        jobs: list[DeliveryJob] = []
+        for (transport, nexthop), rcpts in groups.items():
+            if transport == "local":
+                jobs.extend(DeliveryJob(qf, "local", rcpt, [rcpt]) for rcpt in rcpts)
+                continue
+            limit = self._recipient_limit.get(transport, 50) or len(rcpts)
+            jobs.extend(
+                DeliveryJob(qf, transport, nexthop, rcpts[i : i + limit])
+                for i in range(0, len(rcpts), limit)
+            )
+        qf.outstanding = len(jobs)
+        for job in jobs:
+            self._submit(job)
+
+    def _submit(self, job: DeliveryJob) -> None:
+        """Hand a delivery job to its transport (local(8), smtp(8), or error(8) bounces it)."""
+        if job.transport == "local":
+            self.local.submit(job)
+        elif job.transport == "smtp":
+            self.smtp.submit(job)
+        else:
+            reply = SMTPReply(550, "5.1.2", f"unknown transport {job.transport}: {job.nexthop}")
+            for rcpt in job.recipients:
+                self.emit_outcome(job.queue_file, "error", "bounced", rcpt, reply, "none")
+            self.job_done(job)
+
+    def job_done(self, job: DeliveryJob) -> None:
+        qf = job.queue_file
+        qf.outstanding -= 1
+        if qf.outstanding == 0:
+            self.qmgr.finished(qf)
+
+    def expire(self, qf: QueueFile) -> None:
+        """Bounce the remaining recipients of a message past its queue lifetime."""
+        reply = SMTPReply(550, "5.4.7", "message expired in queue")
+        for rcpt in qf.deferred:
+            self.emit_outcome(
+                qf,
+                "qmgr",
+                "bounced",
+                rcpt,
+                reply,
+                "none",
+                detail="status=expired, returned to sender",
+            )
+        self.emit_message(qf, "qmgr", "expired", detail="returned to sender")
