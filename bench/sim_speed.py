@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -116,7 +115,10 @@ def peak_rss_of_big_run(messages: int) -> tuple[float, float]:
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(ROOT), str(messages)],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     ).stdout.split()
     return int(out[2]) / 1024.0, float(out[1])
 
@@ -145,20 +147,40 @@ def main() -> None:
         "big_run_seconds": big_s,
         "big_run_peak_rss_mib": rss_mib,
     }
-    figures["stage_visit_vs_simpy"] = figures["mmc_stage_visits_per_s"] / figures[
-        "simpy_customers_per_s"]
+    figures["stage_visit_vs_simpy"] = (
+        figures["mmc_stage_visits_per_s"] / figures["simpy_customers_per_s"]
+    )
     figures["mmc_vs_ciw"] = figures["mmc_messages_per_s"] / figures["ciw_customers_per_s"]
 
     rows = [
-        ("mailsim firma1.yaml", f"{firma1_n:,} msgs", f"{figures['firma1_messages_per_s']:,.0f} msg/s"),
+        (
+            "mailsim firma1.yaml",
+            f"{firma1_n:,} msgs",
+            f"{figures['firma1_messages_per_s']:,.0f} msg/s",
+        ),
         ("mailsim M/M/c", f"{mailsim_n:,} msgs", f"{figures['mmc_messages_per_s']:,.0f} msg/s"),
-        ("  stage visits", f"{STAGES_PER_MESSAGE * mailsim_n:,}",
-         f"{figures['mmc_stage_visits_per_s']:,.0f} visits/s"),
-        ("bare SimPy M/M/c", f"{simpy_n:,} cust", f"{figures['simpy_customers_per_s']:,.0f} cust/s"),
+        (
+            "  stage visits",
+            f"{STAGES_PER_MESSAGE * mailsim_n:,}",
+            f"{figures['mmc_stage_visits_per_s']:,.0f} visits/s",
+        ),
+        (
+            "bare SimPy M/M/c",
+            f"{simpy_n:,} cust",
+            f"{figures['simpy_customers_per_s']:,.0f} cust/s",
+        ),
         ("Ciw M/M/c", f"{ciw_n:,} cust", f"{figures['ciw_customers_per_s']:,.0f} cust/s"),
-        ("stage visit / SimPy customer", "", f"{figures['stage_visit_vs_simpy']:.2f}x (target >= 1)"),
+        (
+            "stage visit / SimPy customer",
+            "",
+            f"{figures['stage_visit_vs_simpy']:.2f}x (target >= 1)",
+        ),
         ("mailsim / Ciw (M/M/c)", "", f"{figures['mmc_vs_ciw']:.2f}x (target >= 2)"),
-        (f"{args.big:,}-message run", f"{big_s:.1f} s", f"peak RSS {rss_mib:,.0f} MiB (target < 1024)"),
+        (
+            f"{args.big:,}-message run",
+            f"{big_s:.1f} s",
+            f"peak RSS {rss_mib:,.0f} MiB (target < 1024)",
+        ),
     ]
     print(f"M/M/c: lambda={LAMBDA}/s, mu={MU}/s, c={SERVERS}; best of {args.repeat}")
     width = max(len(r[0]) for r in rows)

@@ -22,13 +22,27 @@ from mailsim.scenario.postfix import PostfixSettings
 ZERO = Distribution.constant(0.0)
 ALL_DAEMONS_FREE = {
     d: ZERO
-    for d in ("smtpd", "cleanup", "trivial_rewrite", "qmgr", "local", "mda", "smtp", "pop3d",
-              "imapd", "dns")
+    for d in (
+        "smtpd",
+        "cleanup",
+        "trivial_rewrite",
+        "qmgr",
+        "local",
+        "mda",
+        "smtp",
+        "pop3d",
+        "imapd",
+        "dns",
+    )
 }
 
 
 def host(
-    name: str, address: str, domain: str, *, capacity: dict[str, Distribution] | None = None,
+    name: str,
+    address: str,
+    domain: str,
+    *,
+    capacity: dict[str, Distribution] | None = None,
     **postfix: str,
 ) -> Host:
     settings = {
@@ -57,8 +71,14 @@ def two_domains(
 ) -> Scenario:
     """mx.a.test (10.0.0.1, LAN 10.0.0.0/24) and mx.b.test (10.0.1.1), users alice@a, bob@a,
     carol@b; MX records for both domains; free daemons unless ``capacity`` says otherwise."""
-    a = host("mx.a.test", "10.0.0.1", "a.test", capacity=capacity,
-             mynetworks="127.0.0.0/8, 10.0.0.0/24", **postfix)
+    a = host(
+        "mx.a.test",
+        "10.0.0.1",
+        "a.test",
+        capacity=capacity,
+        mynetworks="127.0.0.0/8, 10.0.0.0/24",
+        **postfix,
+    )
     b = host("mx.b.test", "10.0.1.1", "b.test", capacity=capacity)
     zones = {
         "a.test": Zone("a.test", 3600.0, (MXRecord(10, "mx.a.test"),), {"mx.a.test": "10.0.0.1"}),
@@ -66,8 +86,13 @@ def two_domains(
     }
     users = (
         User("alice@a.test", "mx.a.test", client_address="10.0.0.5", submit_host="mx.a.test"),
-        User("bob@a.test", "mx.a.test", client_address="10.0.0.6", submit_host="mx.a.test",
-             fetch=fetch),
+        User(
+            "bob@a.test",
+            "mx.a.test",
+            client_address="10.0.0.6",
+            submit_host="mx.a.test",
+            fetch=fetch,
+        ),
         User("carol@b.test", "mx.b.test", client_address="10.0.1.7", submit_host="mx.b.test"),
     )
     return Scenario(
@@ -88,9 +113,12 @@ def single_stage(lam: float, mu: float, servers: int, duration: float, seed: int
     Poisson(lam) arrivals from a LAN client to a local user: an M/M/c queue at smtpd.
     """
     mta = host(
-        "mx.q.test", "10.9.0.1", "q.test",
+        "mx.q.test",
+        "10.9.0.1",
+        "q.test",
         capacity={"smtpd": Distribution.exponential(1.0 / mu)},
-        mynetworks="10.9.0.0/24", smtpd_process_limit=str(servers),
+        mynetworks="10.9.0.0/24",
+        smtpd_process_limit=str(servers),
     )
     stream = Stream(
         name="poisson",

@@ -260,3 +260,71 @@ def test_expiry_without_per_recipient_bounces_ends_the_deferred_recipients() -> 
     ]
     assert table["t_done"].tolist() == [4.0, 500.0]
     assert_stages(table, [[0, 1, 1, 1, 0, 1], [0, 1, 1, 1, 495, 2]])
+
+
+def test_next_hop_may_deliver_before_the_sender_logs_sent() -> None:
+    # The sender logs "sent" when the 250 reply arrives; the remote has delivered by then.
+    story = Story()
+    story.submit(0.0, 1)
+    story.accept((0.0, 1.0, 2.0, 3.0), MX, 1, 7)
+    story.connect(4.0, NEO, 1, "mx.firma2.intr[192.0.2.25]")
+    story.received(5.0, NEO, 1, 9)
+    story.queue(6.0, NEO, "queued", 1, 9)
+    story.queue(7.0, NEO, "active", 1, 9)
+    story.outcome(8.0, NEO, "delivered", 1, 9, "eva@firma1.intr")
+    story.queue(8.0, NEO, "removed", 1, 9)
+    story.outcome(
+        8.5, MX, "sent", 1, 7, "eva@firma1.intr", relay="neo.firma1.intr[195.113.106.168]:25"
+    )
+    story.queue(8.5, MX, "removed", 1, 7)
+    table = recipients(story)
+    assert rows(table, ["status", "node", "hops"]) == [("delivered", NEO, 2)]
+    assert table["latency"].tolist() == [8.0]
+    assert_stages(table, [[0, 2, 2, 2, 0, 2]])
+
+
+def test_queued_as_in_the_reply_names_the_next_hop_among_parallel_relays() -> None:
+    # neo relays one message to two MTAs at once. b's "received" (8.5) comes after a delivered
+    # x (8.0) but before neo logs x as sent (9.0): by time alone b would look like x's next
+    # hop and x would still be in flight. The queue id in the reply says it was a.
+    story = Story()
+    story.submit(0.0, 1)
+    story.accept((0.0, 1.0, 2.0, 3.0), NEO, 1, 1)
+    story.connect(4.0, "a.example", 1, NEO_CLIENT)
+    story.connect(4.1, "b.example", 1, NEO_CLIENT)
+    story.received(5.0, "a.example", 1, 21)
+    story.queue(6.0, "a.example", "queued", 1, 21)
+    story.queue(7.0, "a.example", "active", 1, 21)
+    story.outcome(8.0, "a.example", "delivered", 1, 21, "x@a.example")
+    story.received(8.5, "b.example", 1, 22)
+    story.outcome(9.0, NEO, "sent", 1, 1, "x@a.example", relay="a.example[1.1.1.1]:25",
+                  detail="250 2.0.0 Ok: queued as 0000000015")  # fmt: skip
+    story.outcome(9.5, NEO, "sent", 1, 1, "y@b.example", relay="b.example[2.2.2.2]:25",
+                  detail="250 2.0.0 Ok: queued as 0000000016")  # fmt: skip
+    table = recipients(story)
+    assert rows(table, ["recipient", "status", "node", "hops"]) == [
+        ("x@a.example", "delivered", "a.example", 2),
+        ("y@b.example", "pending", NEO, 1),
+    ]
+    assert_stages(table.iloc[:1], [[0, 2, 2, 2, 0, 2]])
+    graph = Run.from_eventlog(story.log).delivery_graph()
+    assert graph.edges[NEO, "a.example"]["weight"] == 1
+    assert graph.edges[NEO, "b.example"]["recipients"] == 1
+
+
+def test_address_reached_directly_and_through_an_alias_passes_each_mta_once() -> None:
+    story = Story()
+    story.submit(0.0, 1)
+    story.accept((0.0, 1.0, 2.0, 3.0), MX, 1, 1)
+    story.connect(4.0, NEO, 1, "mx.firma2.intr[192.0.2.25]")
+    story.received(5.0, NEO, 1, 2)
+    story.queue(6.0, NEO, "queued", 1, 2)
+    story.queue(7.0, NEO, "active", 1, 2)
+    story.outcome(8.0, NEO, "delivered", 1, 2, "nekdo@firma1.intr")
+    story.outcome(8.0, NEO, "delivered", 1, 2, "nekdo@firma1.intr",
+                  detail="delivered to mailbox (orig_to=<info@firma1.intr>)")  # fmt: skip
+    relay = "neo.firma1.intr[195.113.106.168]:25"
+    story.outcome(9.0, MX, "sent", 1, 1, "nekdo@firma1.intr", relay=relay)
+    story.outcome(9.0, MX, "sent", 1, 1, "info@firma1.intr", relay=relay)
+    table = recipients(story)
+    assert rows(table, ["recipient", "status", "hops"]) == [("nekdo@firma1.intr", "delivered", 2)]

@@ -13,10 +13,10 @@ from typing import Literal
 import pytest
 
 from mailsim.policy import ClientSession, HostPolicy, LocalTarget, Resolution, SMTPReply
-from mailsim.policy.params import EXTRA_DEFAULTS, param
+from mailsim.policy.params import param
 from mailsim.policy.restrictions import RecipientRestrictions
 from mailsim.scenario.model import DNSConfig, Host, Scenario, User, Zone
-from mailsim.scenario.postfix import SUPPORTED_RESTRICTIONS, PostfixSettings
+from mailsim.scenario.postfix import POSTFIX_DEFAULTS, SUPPORTED_RESTRICTIONS, PostfixSettings
 
 NEO = "neo.firma1.intr"
 #: main.cf of the reference run (postconf -n), Postfix 3.7, compatibility_level 3.6.
@@ -149,11 +149,16 @@ def test_every_supported_restriction_is_implemented() -> None:
         assert callable(method), name
 
 
-def test_settings_win_over_the_policy_fallback_defaults(neo: HostPolicy) -> None:
-    """EXTRA_DEFAULTS only fill in parameters the settings do not know."""
-    for name in EXTRA_DEFAULTS:
-        expected = neo.settings.value(name) if name in neo.settings else EXTRA_DEFAULTS[name]
-        assert param(neo.settings, name) == neo.settings.expand(expected).strip(), name
+def test_parameters_the_policy_reads_have_postfix_defaults(neo: HostPolicy) -> None:
+    """postconf(5) defaults of the smtpd/trivial-rewrite parameters the policy consults."""
+    for name, value in {
+        "reject_code": "554",
+        "defer_code": "450",
+        "relayhost": "",
+        "smtpd_reject_unlisted_recipient": "yes",
+    }.items():
+        assert POSTFIX_DEFAULTS[name] == value
+        assert param(neo.settings, name) == value, name
     explicit = make_policy(reject_code="550").settings
     assert param(explicit, "reject_code") == "550"
 

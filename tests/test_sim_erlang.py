@@ -14,9 +14,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from builders import single_stage
 from scipy import stats
 
-from builders import single_stage
 from mailsim.sim import Simulation
 
 REPLICATIONS = 20
@@ -68,7 +68,9 @@ def replication(lam: float, mu: float, c: int, duration: float, seed: int) -> di
 
 def interval(values: list[float], confidence: float = 0.99) -> tuple[float, float]:
     data = np.asarray(values)
-    half = stats.t.ppf((1 + confidence) / 2, len(data) - 1) * data.std(ddof=1) / math.sqrt(len(data))
+    half = (
+        stats.t.ppf((1 + confidence) / 2, len(data) - 1) * data.std(ddof=1) / math.sqrt(len(data))
+    )
     return float(data.mean() - half), float(data.mean() + half)
 
 

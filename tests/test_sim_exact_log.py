@@ -8,16 +8,23 @@ trivial-rewrite and DNS free, links without latency. One message from alice@a.te
 from __future__ import annotations
 
 import pytest
-
 from builders import two_domains
+
 from mailsim.scenario.model import Distribution, FetchConfig
 from mailsim.sim import Simulation
 from mailsim.streams import RandomStreams
 from mailsim.workload import Arrival
 
 C = Distribution.constant
-TIMES = {"smtpd": C(0.1), "cleanup": C(0.01), "qmgr": C(0.001), "local": C(0.02),
-         "mda": C(0.03), "smtp": C(0.05), "pop3d": C(0.004)}
+TIMES = {
+    "smtpd": C(0.1),
+    "cleanup": C(0.01),
+    "qmgr": C(0.001),
+    "local": C(0.02),
+    "mda": C(0.03),
+    "smtp": C(0.05),
+    "pop3d": C(0.004),
+}
 
 
 def run(arrivals: list[Arrival], **kw: object) -> list[tuple[object, ...]]:
@@ -25,8 +32,18 @@ def run(arrivals: list[Arrival], **kw: object) -> list[tuple[object, ...]]:
     sim = Simulation(scenario, arrivals=iter(arrivals))
     sim.run()
     return [
-        (round(e.t, 9), e.node, e.daemon, e.event, e.msg, e.sender, e.recipient, e.dsn,
-         e.relay, e.detail)
+        (
+            round(e.t, 9),
+            e.node,
+            e.daemon,
+            e.event,
+            e.msg,
+            e.sender,
+            e.recipient,
+            e.dsn,
+            e.relay,
+            e.detail,
+        )
         for e in sim.log.rows()
     ]
 
@@ -34,20 +51,60 @@ def run(arrivals: list[Arrival], **kw: object) -> list[tuple[object, ...]]:
 def test_local_message_end_to_end() -> None:
     log = run([Arrival(1.0, 1, "alice@a.test", ("bob@a.test",), 1000)])
     assert log == [
-        (1.0, "alice@a.test", "client", "submit", "m1", "alice@a.test", "", "", "mx.a.test",
-         "smtp nrcpt=1"),
+        (
+            1.0,
+            "alice@a.test",
+            "client",
+            "submit",
+            "m1",
+            "alice@a.test",
+            "",
+            "",
+            "mx.a.test",
+            "smtp nrcpt=1",
+        ),
         (1.0, "mx.a.test", "smtpd", "connect", "m1", "", "", "", "alice@a.test[10.0.0.5]", ""),
         # smtpd: 0.1 s
-        (1.1, "mx.a.test", "smtpd", "received", "m1", "alice@a.test", "", "",
-         "alice@a.test[10.0.0.5]", "nrcpt=1"),
+        (
+            1.1,
+            "mx.a.test",
+            "smtpd",
+            "received",
+            "m1",
+            "alice@a.test",
+            "",
+            "",
+            "alice@a.test[10.0.0.5]",
+            "nrcpt=1",
+        ),
         # cleanup: 0.01 s
-        (1.11, "mx.a.test", "cleanup", "queued", "m1", "alice@a.test", "", "", "",
-         "queue incoming"),
+        (
+            1.11,
+            "mx.a.test",
+            "cleanup",
+            "queued",
+            "m1",
+            "alice@a.test",
+            "",
+            "",
+            "",
+            "queue incoming",
+        ),
         # qmgr 0.001 s (trivial-rewrite free)
         (1.111, "mx.a.test", "qmgr", "active", "m1", "alice@a.test", "", "", "", "nrcpt=1"),
         # local 0.02 s + mda 0.03 s
-        (1.161, "mx.a.test", "local", "delivered", "m1", "alice@a.test", "bob@a.test", "2.0.0",
-         "local", "delivered to maildir"),
+        (
+            1.161,
+            "mx.a.test",
+            "local",
+            "delivered",
+            "m1",
+            "alice@a.test",
+            "bob@a.test",
+            "2.0.0",
+            "local",
+            "delivered to maildir",
+        ),
         (1.161, "mx.a.test", "qmgr", "removed", "m1", "alice@a.test", "", "", "", ""),
     ]
 
@@ -69,9 +126,14 @@ def test_relay_to_other_domain_via_mx() -> None:
     ]
     assert hop2[0][8] == "mx.a.test[10.0.0.1]"
     assert len(sent) == 1
-    t, node, daemon, event, msg, sender, rcpt, dsn, relay, detail = sent[0]
+    t, node, daemon, _event, _msg, _sender, rcpt, dsn, relay, detail = sent[0]
     assert (t, node, daemon, rcpt, dsn, relay) == (
-        1.271, "mx.a.test", "smtp", "carol@b.test", "2.0.0", "mx.b.test[10.0.1.1]:25"
+        1.271,
+        "mx.a.test",
+        "smtp",
+        "carol@b.test",
+        "2.0.0",
+        "mx.b.test[10.0.1.1]:25",
     )
     assert str(detail).startswith("250 2.0.0 Ok: queued as ")
     dns = [row for row in log if row[2] == "dns"]
@@ -81,8 +143,19 @@ def test_relay_to_other_domain_via_mx() -> None:
 
 
 def test_relay_attempt_from_outside_is_rejected_and_nothing_is_queued() -> None:
-    log = run([Arrival(2.0, 1, "promo@cheap.example", ("x@elsewhere.example",), 500,
-                       client_address="203.0.113.9", connect_to="mx.a.test")])
+    log = run(
+        [
+            Arrival(
+                2.0,
+                1,
+                "promo@cheap.example",
+                ("x@elsewhere.example",),
+                500,
+                client_address="203.0.113.9",
+                connect_to="mx.a.test",
+            )
+        ]
+    )
     assert [row[3] for row in log] == ["submit", "connect", "reject"]
     reject = log[2]
     assert reject[0] == 2.1 and reject[7] == "5.7.1"
@@ -92,10 +165,22 @@ def test_relay_attempt_from_outside_is_rejected_and_nothing_is_queued() -> None:
 
 def test_postfix_3_default_relay_restrictions_defer_instead() -> None:
     """postconf(5) smtpd_relay_restrictions default ends in defer_unauth_destination."""
-    log = run([Arrival(2.0, 1, "promo@cheap.example", ("x@elsewhere.example",), 500,
-                       client_address="203.0.113.9", connect_to="mx.a.test")],
-              smtpd_relay_restrictions=(
-                  "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"))
+    log = run(
+        [
+            Arrival(
+                2.0,
+                1,
+                "promo@cheap.example",
+                ("x@elsewhere.example",),
+                500,
+                client_address="203.0.113.9",
+                connect_to="mx.a.test",
+            )
+        ],
+        smtpd_relay_restrictions=(
+            "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
+        ),
+    )
     assert [(row[3], row[7]) for row in log][-1] == ("reject", "4.7.1")
 
 
@@ -109,8 +194,10 @@ def test_unknown_local_user_is_rejected_at_rcpt_others_delivered() -> None:
 
 
 def test_smtpd_process_limit_makes_the_second_client_wait() -> None:
-    arrivals = [Arrival(1.0, 1, "alice@a.test", ("bob@a.test",), 1000),
-                Arrival(1.0, 2, "alice@a.test", ("bob@a.test",), 1000)]
+    arrivals = [
+        Arrival(1.0, 1, "alice@a.test", ("bob@a.test",), 1000),
+        Arrival(1.0, 2, "alice@a.test", ("bob@a.test",), 1000),
+    ]
     log = run(arrivals, smtpd_process_limit="1")
     connects = [(row[0], row[4]) for row in log if row[3] == "connect"]
     # the first holds the only smtpd process until cleanup is done (1.11)
@@ -118,12 +205,18 @@ def test_smtpd_process_limit_makes_the_second_client_wait() -> None:
 
 
 def test_pop3_client_fetches_at_its_poll_and_the_phase_comes_from_its_stream() -> None:
-    log = run([Arrival(1.0, 1, "alice@a.test", ("bob@a.test",), 1000)],
-              fetch=FetchConfig("pop3", 60.0, "mx.a.test"))
+    log = run(
+        [Arrival(1.0, 1, "alice@a.test", ("bob@a.test",), 1000)],
+        fetch=FetchConfig("pop3", 60.0, "mx.a.test"),
+    )
     phase = float(RandomStreams(1).generator("client/bob@a.test").uniform(0.0, 60.0))
     first_poll_after_delivery = phase if phase >= 1.161 else phase + 60.0
     fetched = [row for row in log if row[3] == "fetched"]
     assert len(fetched) == 1
-    assert fetched[0][:4] == (pytest.approx(first_poll_after_delivery + 0.004), "mx.a.test",
-                              "pop3d", "fetched")
+    assert fetched[0][:4] == (
+        pytest.approx(first_poll_after_delivery + 0.004),
+        "mx.a.test",
+        "pop3d",
+        "fetched",
+    )
     assert fetched[0][6] == "bob@a.test"

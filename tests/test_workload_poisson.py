@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy import stats
 
@@ -77,7 +79,7 @@ def _scenario(seed: int) -> Scenario:
 def test_streams_merge_in_time_order_and_are_numbered() -> None:
     arrivals = list(scenario_arrivals(_scenario(1), RandomStreams(1)))
     assert [a.msg for a in arrivals] == list(range(1, len(arrivals) + 1))
-    assert all(x.t <= y.t for x, y in zip(arrivals, arrivals[1:], strict=False))
+    assert all(x.t <= y.t for x, y in itertools.pairwise(arrivals))
     assert {a.stream for a in arrivals} == {"a", "b"}
 
 

@@ -109,30 +109,34 @@ def _at(values: FloatArray, index: IntArray) -> FloatArray:
 
 def _hand_offs(
     log: CodedLog, visits: Visits, outcomes: Outcomes
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Return (row, key, visit) of the last ``sent`` per (recipient, visit), alias hops added."""
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Return (row, key, visit, order) of the last ``sent`` per (recipient, visit).
+
+    An address expanded from an alias also gets the hand-offs of the original before it (one
+    per visit: an address sent both directly and through an alias passed each MTA once).
+    """
     sent = log.event[outcomes.rows] == event_code("sent")
-    rows, keys = outcomes.rows[sent], outcomes.row_keys[sent]
+    rows, keys, order = outcomes.rows[sent], outcomes.row_keys[sent], outcomes.order[sent]
     visit = visits.of_rows(log, rows)
-    order = np.lexsort((rows, visit, keys))
-    rows, keys, visit = rows[order], keys[order], visit[order]
-    last = np.ones(len(rows), dtype=bool)
-    last[:-1] = (keys[1:] != keys[:-1]) | (visit[1:] != visit[:-1])
-    rows, keys, visit = rows[last], keys[last], visit[last]
     links = outcomes.links
     if len(links) and len(rows):
-        hops = pd.DataFrame({"source": keys, "at": rows, "visit": visit})
+        hops = pd.DataFrame({"source": keys, "at": rows, "visit": visit, "order": order})
         inherited = hops.merge(links, on="source")
-        inherited = inherited[inherited["at"] < inherited["row"]]
+        inherited = inherited[inherited["order"] < inherited["row"]]
         rows = np.concatenate([rows, inherited["at"].to_numpy(np.int64)])
         keys = np.concatenate([keys, inherited["key"].to_numpy(np.int64)])
         visit = np.concatenate([visit, inherited["visit"].to_numpy(np.int64)])
-    return rows, keys, visit
+        order = np.concatenate([order, inherited["order"].to_numpy(np.int64)])
+    index = np.lexsort((rows, order, visit, keys))
+    rows, keys, visit, order = rows[index], keys[index], visit[index], order[index]
+    last = np.ones(len(rows), dtype=bool)
+    last[:-1] = (keys[1:] != keys[:-1]) | (visit[1:] != visit[:-1])
+    return rows[last], keys[last], visit[last], order[last]
 
 
 def _chain(log: CodedLog, visits: Visits, info: MessageInfo, outcomes: Outcomes) -> pd.DataFrame:
     """Return one row per hop of every recipient, with the hop's stage durations."""
-    hop_rows, hop_keys, hop_visit = _hand_offs(log, visits, outcomes)
+    hop_rows, hop_keys, hop_visit, hop_order = _hand_offs(log, visits, outcomes)
     final_row = outcomes.final_row
     ending = final_row >= 0
     ending[ending] = log.event[final_row[ending]] != event_code("sent")
@@ -140,11 +144,12 @@ def _chain(log: CodedLog, visits: Visits, info: MessageInfo, outcomes: Outcomes)
     all_rows = np.concatenate([hop_rows, end_rows])
     all_keys = np.concatenate([hop_keys, outcomes.keys[ending]])
     visit = np.concatenate([hop_visit, visits.of_rows(log, end_rows)])
+    story = np.concatenate([hop_order, end_rows])  # only a sent's order differs from its row
     # Hops of addresses that are no final recipient (expanded aliases) are not part of any path.
     known = np.isin(all_keys, outcomes.keys)
-    all_rows, all_keys, visit = all_rows[known], all_keys[known], visit[known]
-    order = np.lexsort((all_rows, all_keys))
-    all_rows, all_keys, visit = all_rows[order], all_keys[order], visit[order]
+    all_rows, all_keys, visit, story = all_rows[known], all_keys[known], visit[known], story[known]
+    index = np.lexsort((all_rows, story, all_keys))
+    all_rows, all_keys, visit = all_rows[index], all_keys[index], visit[index]
 
     width = outcomes.width
     starts = group_starts(all_keys)

@@ -17,10 +17,15 @@ Aliases: local(8) logs the expanded address with ``(orig_to=<original>)`` in ``d
 Postfix does. The original address is then no final recipient of its own (unless something
 final happened to it); the expanded one inherits its path (see :mod:`mailsim.analysis.hop`).
 
+Hand-overs: the visit that took over a ``sent`` is the queue file its reply names (``250 2.0.0
+Ok: queued as <id>``, as Postfix logs it), else the message's latest visit at another node whose
+smtpd received it by then from the sending node. Outcomes are ordered by the recipient's story,
+not the clock: a ``sent`` counts from that visit's ``received``, because the sender logs it only
+when the reply arrives and the next MTA may have delivered before that.
+
 Status: delivered, bounced, rejected (``reject``), expired; a ``sent`` is ``relayed`` when it
-left the run's MTAs, ``pending`` while the message waits at the next MTA of the run (the latest
-visit of the message elsewhere whose smtpd received it by then from the sending node) or at a
-local forwarding copy (relay ``local``); ``deferred`` or nothing yet is ``pending``.
+left the run's MTAs, ``pending`` while the message waits at the next MTA of the run or at a local
+forwarding copy (relay ``local``); ``deferred`` or nothing yet is ``pending``.
 """
 
 from __future__ import annotations
@@ -49,9 +54,10 @@ _STATUS_OF = {
     "deferred": "pending",
 }
 _ORIG_TO = r"orig_to=<([^>]*)>"
+_QUEUED_AS = r"queued as ([0-9A-Za-z]+)"
 
 
-def first_by_code(
+def _first_by_code(
     codes: npt.NDArray[Any], values: npt.NDArray[Any], count: int, fill: float
 ) -> FloatArray:
     """Return, per code 0..count-1, the value at its first occurrence (rows in time order)."""
@@ -87,10 +93,10 @@ class MessageInfo:
         first_row = np.full(count, -1, dtype=np.int64)
         first_row[present] = rows[first]
         submit = rows[log.event[rows] == event_code("submit")]
-        t_submit = first_by_code(log.msg[submit], log.t[submit], count, np.nan)
-        client = first_by_code(log.msg[submit], log.node[submit], count, -1).astype(np.int64)
+        t_submit = _first_by_code(log.msg[submit], log.t[submit], count, np.nan)
+        client = _first_by_code(log.msg[submit], log.node[submit], count, -1).astype(np.int64)
         named = rows[log.sender[rows] >= 0]
-        sender = first_by_code(log.msg[named], log.sender[named], count, -1).astype(np.int64)
+        sender = _first_by_code(log.msg[named], log.sender[named], count, -1).astype(np.int64)
         size = np.zeros(count, dtype=np.int64)
         np.maximum.at(size, msg, log.size[rows])
         firsts = visits.table[visits.table["first"]]
@@ -107,7 +113,11 @@ class Outcomes:
     reason_row (the row whose dsn and relay explain the outcome: the recipient's own last row
     when a message-level row ended it, e.g. qmgr's 5.4.7 bounce before ``expired``).
 
-    ``rows``/``row_keys``: every outcome row per recipient, sorted by key then row.
+    ``rows``/``row_keys``/``order``: every outcome row per recipient, sorted by key then order.
+    ``order`` is the row's place in the recipient's story: its own row number, except for a
+    ``sent`` taken over by a visit of the run, which counts from that visit's ``received``. The
+    sender logs ``sent`` when the reply reaches it, and by then the next MTA may have delivered
+    already; ordering by the hand-over keeps the next MTA's outcome after the ``sent``.
     ``links``: alias expansions, key (expanded address) <- source (original), row (first row).
     """
 
@@ -120,6 +130,7 @@ class Outcomes:
     reason_row: IntArray
     rows: IntArray
     row_keys: IntArray
+    order: IntArray
     links: pd.DataFrame
 
     @classmethod
@@ -127,37 +138,45 @@ class Outcomes:
         """Decide every recipient's outcome."""
         width = np.int64(log.count("recipient") + 1)
         keys, first_row = _recipient_keys(log, info, width)
-        rows, row_keys = _outcome_rows(log, keys, width)
-        final_row = _last_per_key(keys, rows, row_keys)
+        rows, row_keys, order, onward_of_row = _outcome_rows(log, visits, keys, width)
+        ends = group_ends(row_keys)
+        at_end = np.full(len(keys), -1, dtype=np.int64)
+        at_end[np.searchsorted(keys, row_keys[ends])] = np.flatnonzero(ends)
+        final_row = np.where(at_end >= 0, rows[np.maximum(at_end, 0)], -1)
+        onward = np.where(at_end >= 0, onward_of_row[np.maximum(at_end, 0)], -1)
         links = _aliases(log, rows, row_keys, width)
         kind = np.where(final_row >= 0, log.event[np.maximum(final_row, 0)], -1)
         open_kinds = [-1, event_code("sent"), event_code("deferred")]
-        expanded = np.isin(keys, links["source"].to_numpy()) & np.isin(kind, open_kinds)
-        keep = ~expanded
+        keep = ~(np.isin(keys, links["source"].to_numpy()) & np.isin(kind, open_kinds))
         keys, first_row, final_row = keys[keep], first_row[keep], final_row[keep]
-        kind = kind[keep]
-        onward = _onward(log, visits, final_row, kind)
+        kind, onward = kind[keep], onward[keep]
         status = _status(log, kind, final_row, onward)
         own = log.rcpt[rows] >= 0
-        own_last = _last_per_key(keys, rows[own], row_keys[own])
+        own_last = np.full(len(keys), -1, dtype=np.int64)
+        own_ends = group_ends(row_keys[own])
+        found = np.searchsorted(keys, row_keys[own][own_ends]).clip(0, max(len(keys) - 1, 0))
+        hit = keys[found] == row_keys[own][own_ends] if len(keys) else found < 0
+        own_last[found[hit]] = rows[own][own_ends][hit]
         whole = (final_row >= 0) & (log.rcpt[np.maximum(final_row, 0)] < 0)
         reason_row = np.where(whole & (own_last >= 0), own_last, final_row)
         return cls(
-            width, keys, first_row, final_row, status, onward, reason_row, rows, row_keys, links
+            width,
+            keys,
+            first_row,
+            final_row,
+            status,
+            onward,
+            reason_row,
+            rows,
+            row_keys,
+            order,
+            links,
         )
 
 
 def row_key(log: CodedLog, rows: IntArray, width: np.int64) -> IntArray:
     """Return the (msg, recipient) key of ``rows``."""
     return log.msg[rows].astype(np.int64) * width + log.rcpt[rows] + 1
-
-
-def _last_per_key(keys: IntArray, rows: IntArray, row_keys: IntArray) -> IntArray:
-    """Return, per key, its last row (rows sorted by key then row); -1 where it has none."""
-    out = np.full(len(keys), -1, dtype=np.int64)
-    ends = group_ends(row_keys)
-    out[np.searchsorted(keys, row_keys[ends])] = rows[ends]
-    return out
 
 
 def _recipient_keys(log: CodedLog, info: MessageInfo, width: np.int64) -> tuple[IntArray, IntArray]:
@@ -171,33 +190,43 @@ def _recipient_keys(log: CodedLog, info: MessageInfo, width: np.int64) -> tuple[
     return all_keys[order], all_first[order]
 
 
-def _outcome_rows(log: CodedLog, keys: IntArray, width: np.int64) -> tuple[IntArray, IntArray]:
-    """Return (row, key) of every row that ends or may end a recipient, sorted by key then row.
+def _outcome_rows(
+    log: CodedLog, visits: Visits, keys: IntArray, width: np.int64
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Return (row, key, order, onward) of every row that ends or may end a recipient.
 
-    A message-level ``reject``/``expired`` row is repeated once per recipient it ends.
+    Sorted by key then order. A message-level ``reject``/``expired`` row is repeated once per
+    recipient it ends. ``onward`` is the visit that took over a ``sent`` (-1 otherwise).
     """
     own = np.flatnonzero(log.is_event(*_OUTCOMES) & (log.msg >= 0) & (log.rcpt >= 0))
     own_key = row_key(log, own, width)
+    onward = _onward(log, visits, own)
+    handed = onward >= 0
+    own_order = own.copy()
+    taken_at = visits.table["received_row"].to_numpy()[onward[handed]]
+    own_order[handed] = np.where(taken_at >= 0, np.minimum(taken_at, own[handed]), own[handed])
+    rows, row_keys, order = own, own_key, own_order
     whole = np.flatnonzero(log.is_event("reject", "expired") & (log.msg >= 0) & (log.rcpt < 0))
-    rows, row_keys = own, own_key
     if len(whole) and len(keys):
         recipients = pd.DataFrame({"msg": keys // width, "key": keys})
-        spread = pd.DataFrame({"msg": log.msg[whole].astype(np.int64), "row": whole})
-        spread = spread.merge(recipients, on="msg").sort_values("row", kind="stable")
+        spread = pd.DataFrame({"msg": log.msg[whole].astype(np.int64), "order": whole})
+        spread = spread.merge(recipients, on="msg").sort_values("order", kind="stable")
         before = pd.DataFrame(
-            {"row": own, "key": own_key, "kind": log.event[own], "t_own": log.t[own]}
-        )
-        found = pd.merge_asof(spread[["row", "key"]], before, on="row", by="key")
+            {"order": own_order, "key": own_key, "kind": log.event[own], "t_own": log.t[own]}
+        ).sort_values("order", kind="stable")
+        found = pd.merge_asof(spread[["order", "key"]], before, on="order", by="key")
         kinds = found["kind"].to_numpy(dtype=np.float64)
-        at = found["row"].to_numpy(np.int64)
+        at = found["order"].to_numpy(np.int64)
         waiting = np.isnan(kinds) | (kinds == event_code("deferred"))
         returned = (kinds == event_code("bounced")) & (log.event[at] == event_code("expired"))
         returned &= found["t_own"].to_numpy() == log.t[at]
         taken = waiting | returned
         rows = np.concatenate([own, at[taken]])
         row_keys = np.concatenate([own_key, found["key"].to_numpy(np.int64)[taken]])
-    order = np.lexsort((rows, row_keys))
-    return rows[order], row_keys[order]
+        order = np.concatenate([own_order, at[taken]])
+        onward = np.concatenate([onward, np.full(int(taken.sum()), -1, dtype=np.int64)])
+    index = np.lexsort((rows, order, row_keys))
+    return rows[index], row_keys[index], order[index], onward[index]
 
 
 def _aliases(log: CodedLog, rows: IntArray, row_keys: IntArray, width: np.int64) -> pd.DataFrame:
@@ -224,17 +253,25 @@ def _aliases(log: CodedLog, rows: IntArray, row_keys: IntArray, width: np.int64)
     return links.drop_duplicates(["key", "source"], ignore_index=True)
 
 
-def _onward(log: CodedLog, visits: Visits, final_row: IntArray, kind: IntArray) -> IntArray:
-    """Return, per recipient whose outcome is a ``sent``, the visit that took the message over.
+def _onward(log: CodedLog, visits: Visits, rows: IntArray) -> IntArray:
+    """Return, for each ``sent`` among ``rows``, the visit that took the message over (-1).
 
-    That is the message's latest visit at another node whose smtpd received it at or before the
-    ``sent`` and whose ``connect`` came from the sending node (when the connect names a client).
+    The smtp client logs the remote's reply, ``250 2.0.0 Ok: queued as <queue id>`` as Postfix
+    does: that names the remote's queue file. Without it, the message's latest visit at another
+    node whose smtpd received it by the time of the ``sent``, from the sending node (when the
+    ``connect`` names its client), is taken.
     """
-    out = np.full(len(final_row), -1, dtype=np.int64)
-    sent = np.flatnonzero(kind == event_code("sent"))
+    out = np.full(len(rows), -1, dtype=np.int64)
+    sent = np.flatnonzero(log.event[rows] == event_code("sent"))
     table = visits.table
+    if not len(sent) or not len(table):
+        return out
+    at = rows[sent]
+    named = _queued_as(log, visits, at)
+    out[sent] = named
+    rest = named < 0
     received = table[table["t_received"].notna()]
-    if not len(sent) or not len(received):
+    if not rest.any() or not len(received):
         return out
     right = pd.DataFrame(
         {
@@ -243,21 +280,52 @@ def _onward(log: CodedLog, visits: Visits, final_row: IntArray, kind: IntArray) 
             "visit": received.index.to_numpy(np.int64),
         }
     ).sort_values("t", kind="stable")
-    rows = final_row[sent]
     left = pd.DataFrame(
-        {"msg": log.msg[rows].astype(np.int64), "t": log.t[rows], "at": np.arange(len(rows))}
+        {
+            "msg": log.msg[at[rest]].astype(np.int64),
+            "t": log.t[at[rest]],
+            "i": np.arange(rest.sum()),
+        }
     ).sort_values("t", kind="stable")
     found = pd.merge_asof(left, right, on="t", by="msg")
     hit = found["visit"].notna().to_numpy()
-    at = found["at"].to_numpy()[hit]
+    index = found["i"].to_numpy()[hit]
     visit = found["visit"].to_numpy()[hit].astype(np.int64)
-    sender = log.node[rows[at]]
-    node = table["node"].to_numpy()[visit]
-    connect = table["connect_row"].to_numpy()[visit]
-    client_host = log.take_host("relay", connect)
-    sender_name = log.labels["node"][sender]
-    ok = (node != sender) & ((client_host == "") | (client_host == sender_name))
-    out[sent[at[ok]]] = visit[ok]
+    sender = log.node[at[rest][index]]
+    client = log.take_host("relay", table["connect_row"].to_numpy()[visit])
+    ok = table["node"].to_numpy()[visit] != sender
+    ok &= (client == "") | (client == log.labels["node"][sender])
+    out[sent[np.flatnonzero(rest)[index[ok]]]] = visit[ok]
+    return out
+
+
+def _queued_as(log: CodedLog, visits: Visits, rows: IntArray) -> IntArray:
+    """Return the visit named by ``queued as <id>`` in each row's detail (-1 if none)."""
+    out = np.full(len(rows), -1, dtype=np.int64)
+    detail = log.take("detail", rows)
+    named = pd.Series(np.asarray(detail.categories, dtype=object)).str.extract(_QUEUED_AS)[0]
+    if named.isna().all():
+        return out
+    qid_index = pd.Index(log.labels["queue_id"].astype(str))
+    code = qid_index.get_indexer(named.fillna("").to_numpy())
+    qid = np.where(named.isna().to_numpy(), -1, code)[detail.codes]
+    table = visits.table
+    files = table[table["fkey"] >= 0]
+    right = pd.DataFrame(
+        {
+            "msg": files["msg"].to_numpy(np.int64),
+            "qid": files["fkey"].to_numpy() % visits.queue_ids,
+            "node": files["node"].to_numpy(np.int64),
+            "visit": files.index.to_numpy(np.int64),
+        }
+    )
+    left = pd.DataFrame(
+        {"i": np.arange(len(rows)), "msg": log.msg[rows].astype(np.int64), "qid": qid}
+    )
+    pairs = left[left["qid"] >= 0].merge(right, on=["msg", "qid"])
+    pairs = pairs[pairs["node"].to_numpy() != log.node[rows[pairs["i"].to_numpy()]]]
+    pairs = pairs.drop_duplicates("i")
+    out[pairs["i"].to_numpy()] = pairs["visit"].to_numpy()
     return out
 
 

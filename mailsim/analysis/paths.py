@@ -15,10 +15,12 @@ carry ``weight`` (distinct messages) and ``recipients`` (recipient deliveries) a
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -69,14 +71,13 @@ def delivery_graph(run: Run, aggregate_mailboxes: bool = True) -> nx.DiGraph:
 
     # Last hop -> where the recipient ended.
     status = recipients["status"].astype(str).to_numpy()
-    where = recipients["node"].astype(str).to_numpy()
-    relay_host = recipients["relay"].astype(str).str.split("[", n=1).str[0].to_numpy()
-    rcpt = recipients["recipient"].astype(str).to_numpy()
+    where = _per_category(recipients["node"], lambda name: name)
+    relay_host = _per_category(recipients["relay"], lambda relay: relay.split("[", 1)[0])
     mta_names = set(run.nodes)
     if aggregate_mailboxes:
-        mailbox = np.array([f"mailboxes@{host}" for host in where], dtype=object)
+        mailbox = _per_category(recipients["node"], lambda host: f"mailboxes@{host}")
     else:
-        mailbox = np.array([f"mailbox:{address}" for address in rcpt], dtype=object)
+        mailbox = _per_category(recipients["recipient"], lambda address: f"mailbox:{address}")
     target = np.full(len(status), "", dtype=object)
     target[status == "delivered"] = mailbox[status == "delivered"]
     for sink in SINKS:
@@ -102,6 +103,13 @@ def delivery_graph(run: Run, aggregate_mailboxes: bool = True) -> nx.DiGraph:
     clients = {str(name) for name in nodes[np.unique(client[client >= 0])]}
     _label(graph, clients, mta_names)
     return graph
+
+
+def _per_category(column: pd.Series, func: Callable[[str], str]) -> npt.NDArray[np.object_]:
+    """Apply ``func`` once per category of a categorical column and spread it to the rows."""
+    categories = np.array([func(str(c)) for c in column.cat.categories], dtype=object)
+    codes = column.cat.codes.to_numpy()
+    return categories[codes] if len(categories) else np.full(len(codes), "", dtype=object)
 
 
 def _label(graph: nx.DiGraph, clients: set[str], mtas: set[str]) -> None:
@@ -138,13 +146,20 @@ def _label(graph: nx.DiGraph, clients: set[str], mtas: set[str]) -> None:
 
 
 def layered_layout(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
-    """Place nodes left to right by ``layer``, spread evenly and centred within each layer."""
+    """Place nodes left to right by ``layer``; each layer spread over the same height, by name.
+
+    Spreading every layer over the full height keeps a layer of three MTAs as readable as one
+    of thirty clients next to it.
+    """
     by_layer: dict[int, list[str]] = {}
     for name, data in graph.nodes(data=True):
         by_layer.setdefault(int(data.get("layer", 0)), []).append(str(name))
+    height = float(max((len(names) for names in by_layer.values()), default=1) - 1)
     position: dict[str, tuple[float, float]] = {}
     for layer, names in by_layer.items():
         names.sort()
+        gap = height / (len(names) - 1) if len(names) > 1 else 0.0
         for index, name in enumerate(names):
-            position[name] = (float(layer), (len(names) - 1) / 2.0 - index)
+            y = height / 2.0 - index * gap if len(names) > 1 else 0.0
+            position[name] = (float(layer), y)
     return position

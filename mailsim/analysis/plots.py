@@ -8,11 +8,13 @@ needed); ``ax.figure.savefig(...)`` writes it. Every chart has a title and axis 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -34,11 +36,23 @@ _KIND_COLOURS = {
 }
 
 
+class ChartFigure(Figure):
+    """A free-standing Figure that Jupyter shows as a PNG (IPython's ``_repr_png_`` protocol),
+    so ``plot_x(run).figure`` displays inline without pyplot or a backend switch."""
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 def _axes(ax: Axes | None, size: tuple[float, float] = (9.0, 4.5)) -> Axes:
-    """Return ``ax``, or the axes of a new free-standing Figure."""
+    """Return ``ax``, or the axes of a new free-standing ChartFigure."""
     if ax is not None:
         return ax
-    figure = Figure(figsize=size, layout="constrained")
+    figure = ChartFigure(figsize=size, layout="constrained")
     return figure.add_subplot()
 
 
@@ -51,6 +65,14 @@ def time_unit(span_s: float) -> tuple[float, str]:
     return 86400.0, "d"
 
 
+def auto_interval(span_s: float, bins: int = 150) -> float:
+    """Return a round bin width (s) that cuts ``span_s`` into at most ``bins`` bins."""
+    for width in (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0):
+        if span_s / width <= bins:
+            return width
+    return 86400.0 * float(np.ceil(span_s / 86400.0 / bins))
+
+
 def _no_data(ax: Axes, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} in this run", ha="center", va="center", transform=ax.transAxes)
 
@@ -58,12 +80,18 @@ def _no_data(ax: Axes, what: str) -> None:
 def plot_throughput(
     run: Run,
     ax: Axes | None = None,
-    interval: float = 60.0,
+    interval: float | None = None,
     event: str = "delivered",
     per_node: bool = True,
 ) -> Axes:
-    """Draw ``event`` rows per minute over time, per node (step lines) and in total."""
+    """Draw ``event`` rows per minute over time, per node (step lines) and in total.
+
+    ``interval`` is the bin width in seconds; by default the smallest of 1, 5, 15, 60 minutes
+    (then hours, days) that gives at most 150 bins, so a long run is not drawn as noise.
+    """
     ax = _axes(ax)
+    if interval is None:
+        interval = auto_interval(run.t_end)
     table = run.throughput(interval, event)
     scale, unit = time_unit(run.t_end)
     starts = table.index.to_numpy()
@@ -95,8 +123,14 @@ def plot_queue_depth(
     ax: Axes | None = None,
     nodes: Iterable[str] | None = None,
     queues: Iterable[str] = QUEUES,
+    max_steps: int = 2000,
 ) -> Axes:
-    """Draw the depth of each chosen queue of each node over time, as step lines."""
+    """Draw the depth of each chosen queue of each node over time, as step lines.
+
+    A series with more than ``max_steps`` changes (a long run where every message passes in a
+    fraction of a second) is drawn as its maximum per bin of :func:`auto_interval` width: the
+    exact step line would be a solid block, the envelope still shows every peak.
+    """
     ax = _axes(ax)
     wanted = set(queues)
     unknown = wanted - set(QUEUES)
@@ -104,18 +138,24 @@ def plot_queue_depth(
         raise ValueError(f"unknown queue(s) {sorted(unknown)}; expected some of {QUEUES}")
     table = run.queue_depth(nodes)
     scale, unit = time_unit(run.t_end)
-    drawn = 0
+    width = auto_interval(run.t_end, bins=300)
+    drawn, binned = 0, False
     for (node, queue), group in table.groupby(["node", "queue"], observed=True, sort=True):
         if queue not in wanted:
             continue
-        t = np.concatenate([[0.0], group["t"].to_numpy(), [run.t_end]]) / scale
+        t = group["t"].to_numpy()
         depth = group["depth"].to_numpy()
+        if len(t) > max_steps:
+            t, depth = _envelope(t, depth, run.t_end, width)
+            binned = True
+        t = np.concatenate([[0.0], t, [run.t_end]]) / scale
         depth = np.concatenate([[0], depth, depth[-1:]])
         ax.step(t, depth, where="post", label=f"{node} {queue}")
         drawn += 1
     if not drawn:
         _no_data(ax, "queued messages")
-    ax.set_title("Queue depth per node (incoming / active / deferred)")
+    how = f", maximum per {width / 60:g} min" if binned else ""
+    ax.set_title(f"Queue depth per node (incoming / active / deferred{how})")
     ax.set_xlabel(f"time since start ({unit})")
     ax.set_ylabel("messages in queue")
     ax.set_ylim(bottom=0)
@@ -123,6 +163,21 @@ def plot_queue_depth(
     if drawn:
         ax.legend(fontsize="small")
     return ax
+
+
+def _envelope(
+    t: np.ndarray, depth: np.ndarray, t_end: float, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (bin starts, maximum depth within each bin) of a step function."""
+    count = int(t_end // width) + 1
+    slot = np.minimum((t // width).astype(np.int64), count - 1)
+    peak = np.zeros(count, dtype=np.int64)
+    np.maximum.at(peak, slot, depth)
+    last = np.full(count, -1, dtype=np.int64)
+    last[slot] = depth  # rows are in time order: the last write per bin wins
+    carried = pd.Series(np.where(last >= 0, last, np.nan)).ffill().fillna(0.0).to_numpy()
+    entering = np.concatenate([[0], carried[:-1]]).astype(np.int64)
+    return np.arange(count) * width, np.maximum(peak, entering)
 
 
 def plot_latency(
@@ -178,24 +233,33 @@ def plot_delivery_paths(run: Run, ax: Axes | None = None, aggregate_mailboxes: b
         _no_data(ax, "messages")
         return ax
     position = layered_layout(graph)
+    crowd = max(Counter(layer for _, layer in graph.nodes(data="layer")).values())
+    size = float(min(900, max(120, 4500 // crowd)))
     weights = [int(data["weight"]) for _, _, data in graph.edges(data=True)]
     top = max(weights, default=1)
     colours = [_KIND_COLOURS.get(kind, "#c0c0c0") for _, kind in graph.nodes(data="kind")]
-    nx.draw_networkx_nodes(graph, position, ax=ax, node_color=colours, node_size=900)
-    nx.draw_networkx_edges(
-        graph,
-        position,
-        ax=ax,
-        width=[1.0 + 6.0 * w / top for w in weights],
-        edge_color="#555555",
-        arrows=True,
-        arrowsize=14,
-        node_size=900,
-        connectionstyle="arc3,rad=0.08",
-    )
-    nx.draw_networkx_labels(graph, position, ax=ax, font_size=8)
-    labels = {(u, v): str(data["weight"]) for u, v, data in graph.edges(data=True)}
-    nx.draw_networkx_edge_labels(graph, position, edge_labels=labels, ax=ax, font_size=7)
+    nx.draw_networkx_nodes(graph, position, ax=ax, node_color=colours, node_size=size)
+    layer = dict(graph.nodes(data="layer"))
+    for same_layer, bend in ((False, 0.08), (True, 0.35)):
+        chosen = [(u, v) for u, v in graph.edges if (layer[u] == layer[v]) == same_layer]
+        style = f"arc3,rad={bend}"
+        nx.draw_networkx_edges(
+            graph,
+            position,
+            edgelist=chosen,
+            ax=ax,
+            width=[1.0 + 6.0 * graph.edges[e]["weight"] / top for e in chosen],
+            edge_color="#555555",
+            arrows=True,
+            arrowsize=12,
+            node_size=size,
+            connectionstyle=style,
+        )
+        labels = {e: str(graph.edges[e]["weight"]) for e in chosen}
+        nx.draw_networkx_edge_labels(
+            graph, position, edge_labels=labels, ax=ax, font_size=7, connectionstyle=style
+        )
+    nx.draw_networkx_labels(graph, position, ax=ax, font_size=7 if crowd > 8 else 8)
     layers = sorted({int(layer) for _, layer in graph.nodes(data="layer")})
     ax.set_xticks(layers)
     ax.set_xticklabels([str(layer) for layer in layers])

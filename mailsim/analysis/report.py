@@ -104,13 +104,13 @@ def format_summary(run: Run) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html_table(frame: pd.DataFrame, index: bool = False) -> str:
+def _html_table(frame: pd.DataFrame) -> str:
     """Render a DataFrame as an HTML table with readable numbers."""
     shown = frame.copy()
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].map(_value)
-    return shown.to_html(index=index, border=0, na_rep="", escape=True)
+    return shown.to_html(index=False, border=0, na_rep="", escape=True)
 
 
 def write_report(run: Run, out_dir: str | Path, title: str | None = None) -> Path:
@@ -143,7 +143,7 @@ def write_report(run: Run, out_dir: str | Path, title: str | None = None) -> Pat
         "<h2>Summary</h2>",
         _html_table(overall),
         "<h3>Per MTA</h3>",
-        _html_table(per_node, index=True) if len(per_node) else "<p>No MTA activity.</p>",
+        _html_table(per_node.reset_index()) if len(per_node) else "<p>No MTA activity.</p>",
         "<h2>Latency by node and status (s)</h2>",
         "<p>Node is where the recipient's outcome happened; pending recipients are left out.</p>",
         _html_table(run.latency_table()),

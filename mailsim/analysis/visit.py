@@ -84,14 +84,14 @@ class Visits:
     """Visits of messages to MTAs (``table``), and the queue-state runs of their files.
 
     ``table`` has one row per visit, the visit id being its position: msg, node (codes), fkey (the
-    queue file's key, -1 for a session without file), connect_row (row of the smtpd ``connect``,
-    -1 if none), t_connect, t_received, t_queued,
+    queue file's key, -1 for a session without file), connect_row and received_row (rows of the
+    smtpd ``connect`` and ``received``, -1 if none), t_connect, t_received, t_queued,
     t_active (first entry to the active queue), t_end (``removed``/``expired``), t_session_end
     (``received``, else the last ``reject``, else the last smtpd row), t_start (t_connect, else the
     first row of the visit) and first (is this the message's first visit).
 
     ``sessions`` has one row per smtpd session, the session id being its position: msg, node,
-    fkey, t_connect, connect_row, t_received, t_last_reject, t_session_end, t_first.
+    fkey, t_connect, connect_row, received_row, t_received, t_last_reject, t_session_end, t_first.
     ``changes`` has one row per queue-state change of a file: node, fkey, row, t, prev, state;
     ``states`` turns them into runs: fkey, node, state, t_start, t_end (inf while still there).
     """
@@ -103,7 +103,6 @@ class Visits:
     row_session: npt.NDArray[np.int32]
     session_visit: IntArray
     file_keys: IntArray
-    file_visit: IntArray
     queue_ids: int
 
     @classmethod
@@ -139,9 +138,10 @@ class Visits:
             values = np.full(nvisits, np.nan)
             values[seen] = sessions[column].to_numpy()[first_session]
             table[column] = values
-        connect_row = np.full(nvisits, -1, dtype=np.int64)
-        connect_row[seen] = sessions["connect_row"].to_numpy()[first_session]
-        table["connect_row"] = connect_row
+        for column in ("connect_row", "received_row"):
+            values_row = np.full(nvisits, -1, dtype=np.int64)
+            values_row[seen] = sessions[column].to_numpy()[first_session]
+            table[column] = values_row
         for column in ("t_received", "t_first"):
             own = np.full(nvisits, np.nan)
             own[:nfiles] = files[column].to_numpy()
@@ -166,7 +166,6 @@ class Visits:
             row_session=row_session,
             session_visit=session_visit,
             file_keys=file_keys,
-            file_visit=np.arange(nfiles, dtype=np.int64),
             queue_ids=queue_ids,
         )
 
@@ -186,7 +185,7 @@ class Visits:
             key = log.node[rows[by_file]].astype(np.int64) * self.queue_ids + qid[by_file]
             position = np.searchsorted(self.file_keys, key).clip(0, len(self.file_keys) - 1)
             found = self.file_keys[position] == key
-            visit[np.flatnonzero(by_file)[found]] = self.file_visit[position[found]]
+            visit[np.flatnonzero(by_file)[found]] = position[found]  # files are visits 0..n-1
         rest = np.flatnonzero((visit < 0) & (log.msg[rows] >= 0))
         if len(rest):
             visit[rest] = self._latest(log, rows[rest])
@@ -247,6 +246,9 @@ def _sessions(log: CodedLog, queue_ids: int) -> tuple[pd.DataFrame, npt.NDArray[
             "fkey": np.where(qid >= 0, node * queue_ids + qid, -1).astype(np.int64),
             "t_connect": np.where(is_connect[starts], t[starts], np.nan),
             "connect_row": np.where(is_connect[starts], rows[starts], -1).astype(np.int64),
+            "received_row": first_per_group(session[received], rows[received], count, -1).astype(
+                np.int64
+            ),
             "t_received": first_received,
             "t_last_reject": last_reject,
             "t_session_end": np.where(np.isnan(end), last_row, end),

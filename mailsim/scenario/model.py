@@ -8,6 +8,7 @@ Times are float seconds, sizes bytes, rates per second.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -284,6 +285,11 @@ class Scenario:
     source: str = "<python>"
     description: str = ""
     warnings: tuple[str, ...] = ()
+
+    def replace(self, **changes: object) -> Scenario:
+        """Return a copy with some fields changed (``duration``, ``seed``, ``workload``, ...):
+        how notebooks and sweeps vary a loaded scenario."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def host(self, name: str) -> Host:
         """Return the host called ``name``; raise KeyError naming the known hosts."""

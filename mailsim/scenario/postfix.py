@@ -92,6 +92,21 @@ POSTFIX_DEFAULTS: dict[str, str] = {
     "compatibility_level": "3.6",
     "stress": "",
     "mail_name": "Postfix",
+    # smtpd(8) restrictions and their reply codes
+    "smtpd_reject_unlisted_recipient": "yes",
+    "relay_domains_reject_code": "554",
+    "reject_code": "554",
+    "defer_code": "450",
+    "unknown_address_reject_code": "450",
+    "non_fqdn_reject_code": "504",
+    "show_user_unknown_table_name": "yes",
+    "allow_untrusted_routing": "no",
+    # trivial-rewrite(8)
+    "allow_percent_hack": "yes",
+    "swap_bangpath": "yes",
+    "relayhost": "",
+    # local(8) and bounce(8)
+    "double_bounce_sender": "double-bounce",
     "smtpd_banner": "$myhostname ESMTP $mail_name",
 }
 
@@ -102,7 +117,7 @@ KNOWN_UNMODELLED: frozenset[str] = frozenset(
     append_dot_mydomain biff broken_sasl_auth_clients command_directory daemon_directory
     data_directory debug_peer_level html_directory inet_protocols mail_owner
     mail_version maillog_file mailq_path manpage_directory meta_directory newaliases_path
-    queue_directory readme_directory relayhost sample_directory sendmail_path setgid_group
+    queue_directory readme_directory sample_directory sendmail_path setgid_group
     shlib_directory smtp_dns_support_level smtp_host_lookup smtp_tls_CAfile smtp_tls_CApath
     smtp_tls_note_starttls_offer smtp_tls_security_level smtp_tls_session_cache_database
     smtp_use_tls smtpd_client_restrictions smtpd_data_restrictions

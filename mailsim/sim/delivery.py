@@ -93,13 +93,13 @@ class LocalDelivery:
             return
         for target in targets:
             if target.orig_to:
-                qf.orig_to[target.value] = target.orig_to
+                qf.note_orig_to(target.value, target.orig_to)
             if target.kind == "mailbox":
                 self._to_mailbox(qf, target.value)
             elif target.kind == "forward":
                 copy = QueueFile(qf.msg, 0, qf.sender, qf.size, [target.value], node.env._now)
                 if target.orig_to:
-                    copy.orig_to[target.value] = target.orig_to
+                    copy.note_orig_to(target.value, target.orig_to)
                 node.inject(copy)
                 reply = SMTPReply(250, "2.0.0", f"forwarded as {copy.qid:010X}")
                 node.emit_outcome(qf, "local", "sent", target.value, reply, "local", reply.text)
@@ -217,7 +217,7 @@ class SMTPDelivery:
                 reply = SMTPReply(450, "4.4.1", failure or "no MX host answered")
                 for rcpt in job.recipients:
                     node.emit_outcome(qf, "smtp", "deferred", rcpt, reply, relay, reply.text)
-                    qf.deferred.append(rcpt)
+                    qf.defer(rcpt)
             return
         host = relay.rpartition(":")[0]
         for rcpt in job.recipients:
@@ -228,6 +228,6 @@ class SMTPDelivery:
             said = f"host {host} said: {reply} (in reply to RCPT TO command)"
             if reply.temporary:
                 node.emit_outcome(qf, "smtp", "deferred", rcpt, reply, relay, said)
-                qf.deferred.append(rcpt)
+                qf.defer(rcpt)
             else:
                 node.emit_outcome(qf, "smtp", "bounced", rcpt, reply, relay, said)

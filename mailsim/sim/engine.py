@@ -9,7 +9,7 @@ workload's arrivals in time order and runs the SimPy clock until arrivals end pl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import simpy
 
@@ -83,7 +83,8 @@ class Simulation:
         if arrival is not None:
             self.submitter.submit(arrival)
             self.arrived += 1
-            self.log.maybe_compact()
+            if self.arrived & 1023 == 0:
+                self.log.maybe_compact()
         arrival = self._next_arrival = next(self._arrivals, None)
         if arrival is not None:
             delay = arrival.t - self.env.now

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["Mailbox", "StoredMessage"]
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
+class StoredMessage(NamedTuple):
+    """A message in a mailbox (a NamedTuple: created once per delivery, so kept cheap)."""
+
     msg: int
     size: int
     delivered_at: float

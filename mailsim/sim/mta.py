@@ -147,7 +147,7 @@ class MTANode:
         detail: str = "",
     ) -> None:
         """Record one recipient's delivery outcome (sent, delivered, deferred, bounced)."""
-        orig = qf.orig_to.get(recipient, "")
+        orig = qf.orig_to.get(recipient, "") if qf.orig_to else ""
         text = detail or str(reply)
         if orig:
             text = f"{text} (orig_to=<{orig}>)"
@@ -190,7 +190,7 @@ class MTANode:
                 "",
                 0,
                 "",
-                tx.client_label,
+                tx.client_label or tx.label(),
                 "",
             )
         )
@@ -317,7 +317,9 @@ class MTANode:
             if tx.on_reply is not None:
                 queue_id = f"{qf.qid:010X}"
                 queued = SMTPReply(250, "2.0.0", f"Ok: queued as {queue_id}")
-                replies = {r: queued if reply.ok else reply for r, reply in tx.replies.items()}
+                replies = {
+                    r: queued if reply.ok else reply for r, reply in (tx.replies or {}).items()
+                }
                 tx.on_reply(SessionResult(replies, queue_id))
 
     # -- dispatch (qmgr -> delivery agents) -----------------------------------------------------
@@ -376,7 +378,7 @@ class MTANode:
     def expire(self, qf: QueueFile) -> None:
         """Bounce the remaining recipients of a message past its queue lifetime."""
         reply = SMTPReply(550, "5.4.7", "message expired in queue")
-        for rcpt in qf.deferred:
+        for rcpt in qf.deferred or ():
             self.emit_outcome(
                 qf,
                 "qmgr",

@@ -21,12 +21,17 @@ class Network:
     def __init__(self, scenario: Scenario) -> None:
         self._scenario = scenario
         self._cache: dict[tuple[str, str], Link] = {}
+        self._names = {host.address: name for name, host in scenario.hosts.items()}
 
     def link(self, a: str, b: str) -> Link:
+        """Return the link between ``a`` and ``b``, each a host name, a host's address or a
+        client address (a host's address means that host, whichever way the link names it)."""
         key = (a, b) if a <= b else (b, a)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self._scenario.link(a, b)
+            found = self._cache[key] = self._scenario.link(
+                self._names.get(a, a), self._names.get(b, b)
+            )
         return found
 
     def latency(self, a: str, b: str) -> float:

@@ -100,7 +100,7 @@ class SimpleQueueManager:
                 node.expire(queue_file)
             else:
                 queue_file.recipients = queue_file.deferred
-                queue_file.deferred = []
+                queue_file.deferred = None
                 queue_file.next_retry = now + node.policy.backoff(age)
                 heapq.heappush(self.deferred, (queue_file.next_retry, queue_file.qid, queue_file))
                 node.emit_message(queue_file, "qmgr", "deferred", detail="queue deferred")

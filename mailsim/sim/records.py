@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mailsim.policy import SMTPReply
 
@@ -31,20 +31,22 @@ class SMTPTransaction:
     sasl_username: str = ""
     client_label: str = ""
     on_reply: Callable[[SessionResult], object] | None = None
-    replies: dict[str, SMTPReply] = field(default_factory=dict)
+    replies: dict[str, SMTPReply] | None = None
 
-    def __post_init__(self) -> None:
+    def label(self) -> str:
+        """Postfix's ``name[address]`` form of the client, used in every smtpd event."""
         if not self.client_label:
-            # Postfix's client name[address] form, used in every smtpd event of the session
             self.client_label = f"{self.client_name}[{self.client_address}]"
+        return self.client_label
 
 
 @dataclass(slots=True, eq=False)
 class QueueFile:
     """A message in one MTA's queue (Postfix: a queue file, named by its queue id).
 
-    ``pending`` are the recipients still to deliver in this round; ``deferred`` those that failed
-    temporarily; ``outstanding`` the delivery jobs not yet finished.
+    ``recipients`` are the recipients to deliver in this round; ``deferred`` those that failed
+    temporarily (None until one does); ``orig_to`` maps an alias-expanded recipient to the
+    address it came from (None until one is); ``outstanding`` counts unfinished delivery jobs.
     """
 
     msg: int
@@ -53,10 +55,22 @@ class QueueFile:
     size: int
     recipients: list[str]
     queued_at: float
-    orig_to: dict[str, str] = field(default_factory=dict)
-    deferred: list[str] = field(default_factory=list)
+    orig_to: dict[str, str] | None = None
+    deferred: list[str] | None = None
     outstanding: int = 0
     next_retry: float = 0.0
+
+    def defer(self, recipient: str) -> None:
+        """Note that ``recipient`` failed temporarily in this round."""
+        if self.deferred is None:
+            self.deferred = []
+        self.deferred.append(recipient)
+
+    def note_orig_to(self, recipient: str, orig_to: str) -> None:
+        """Remember the alias ``recipient`` was expanded from (logged as orig_to=<...>)."""
+        if self.orig_to is None:
+            self.orig_to = {}
+        self.orig_to[recipient] = orig_to
 
 
 @dataclass(slots=True, eq=False)

@@ -71,11 +71,16 @@ def scenario_arrivals(scenario: Scenario, streams: RandomStreams) -> Iterator[Ar
         _tagged(order, stream, streams.generator(f"workload/{stream.name}"), scenario.duration)
         for order, stream in enumerate(scenario.workload.streams)
     ]
-    merged = (
-        iterators[0]
-        if len(iterators) == 1
-        else heapq.merge(*iterators, key=lambda item: (item[0], item[1]))
-    )
+    if len(scenario.workload.streams) == 1:  # the common case, without the merge machinery
+        stream = scenario.workload.streams[0]
+        generator = streams.generator(f"workload/{stream.name}")
+        extra = (stream.name, stream.client_address, stream.connect_to, stream.service)
+        for number, (t, sender, rcpts, size) in enumerate(
+            stream_arrivals(stream, generator, scenario.duration), start=1
+        ):
+            yield Arrival(t, number, sender, rcpts, size, *extra)
+        return
+    merged = heapq.merge(*iterators, key=lambda item: (item[0], item[1]))
     for number, (t, _order, name, sender, rcpts, size) in enumerate(merged, start=1):
         stream = by_stream[name]
         yield Arrival(
