@@ -71,6 +71,24 @@ DAEMON_NAMES: tuple[str, ...] = (
 )
 
 _STRING_COLUMNS = ("node", "daemon", "event", "sender", "recipient", "dsn", "relay", "detail")
+#: msg and size fit 32 bits (2**31 messages, 2 GiB messages); queue ids need 64.
+_NUMERIC_DTYPES: dict[str, type[np.generic]] = {
+    "t": np.float64,
+    "msg": np.int32,
+    "queue_id": np.int64,
+    "size": np.int32,
+}
+
+
+def _code_dtype(distinct: int) -> type[np.unsignedinteger[Any]]:
+    """Return the smallest unsigned type that holds codes below ``distinct``."""
+    if distinct <= 1 << 8:
+        return np.uint8
+    if distinct <= 1 << 16:
+        return np.uint16
+    return np.uint32
+
+
 _COMPACT_EVERY = 1 << 16
 
 
@@ -118,8 +136,9 @@ class EventLog:
         #: Append one raw row tuple (t, node, daemon, event, msg:int, queue_id:int, sender,
         #: recipient, size:int, dsn, relay, detail). Bound method: the cheapest call there is.
         self.append = self._buffer.append
-        self._strings: list[str] = [""]
-        self._codes: dict[str, int] = {"": 0}
+        # one table of distinct strings per string column, so codes stay small
+        self._strings: dict[str, list[str]] = {name: [""] for name in _STRING_COLUMNS}
+        self._codes: dict[str, dict[str, int]] = {name: {"": 0} for name in _STRING_COLUMNS}
         self._chunks: dict[str, list[np.ndarray[tuple[int], np.dtype[Any]]]] = {
             name: [] for name in COLUMNS
         }
@@ -166,13 +185,13 @@ class EventLog:
         columns = list(zip(*self._buffer, strict=True))
         self._rows += len(self._buffer)
         self._buffer.clear()
-        codes = self._codes
-        strings = self._strings
         chunks = self._chunks
         chunks["t"].append(np.array(columns[0], dtype=np.float64))
         for index, name in enumerate(COLUMNS[1:], start=1):
             values = columns[index]
             if name in _STRING_COLUMNS:
+                codes = self._codes[name]
+                strings = self._strings[name]
                 local, uniques = pd.factorize(np.array(values, dtype=object))
                 mapping = np.empty(len(uniques), dtype=np.int32)
                 for i, text in enumerate(uniques):
@@ -181,43 +200,47 @@ class EventLog:
                         found = codes[text] = len(strings)
                         strings.append(text)
                     mapping[i] = found
-                chunks[name].append(mapping[local])
+                chunks[name].append(mapping[local].astype(_code_dtype(len(strings))))
             else:
-                chunks[name].append(np.array(values, dtype=np.int64))
+                chunks[name].append(np.array(values, dtype=_NUMERIC_DTYPES[name]))
         if len(chunks["t"]) > 64:  # keep the chunk lists short
-            for name, parts in chunks.items():
-                chunks[name] = [np.concatenate(parts)]
+            for name in COLUMNS:
+                chunks[name] = [self._column(name)]
 
     def __len__(self) -> int:
         return self._rows + len(self._buffer)
 
     def _column(self, name: str) -> np.ndarray[tuple[int], np.dtype[Any]]:
+        """Return one column as a single array (codes widened to the largest chunk's type)."""
         parts = self._chunks[name]
         if not parts:
-            return np.empty(0, dtype=np.float64 if name == "t" else np.int64)
+            return np.empty(0, dtype=_NUMERIC_DTYPES.get(name, np.uint8))
         if len(parts) > 1:
-            self._chunks[name] = parts = [np.concatenate(parts)]
+            dtype = np.result_type(*parts)
+            self._chunks[name] = parts = [np.concatenate(parts).astype(dtype, copy=False)]
         return parts[0]
 
     def rows(self) -> Iterator[Event]:
         """Yield every event in order, formatted."""
         self.compact()
-        strings = self._strings
-        cols = {name: self._column(name).tolist() for name in COLUMNS}
+        cols: dict[str, list[Any]] = {name: self._column(name).tolist() for name in COLUMNS}
+        for name in _STRING_COLUMNS:
+            table = self._strings[name]
+            cols[name] = [table[code] for code in cols[name]]
         for i, t in enumerate(cols["t"]):
             yield Event(
                 t,
-                strings[cols["node"][i]],
-                strings[cols["daemon"][i]],
-                strings[cols["event"][i]],
+                cols["node"][i],
+                cols["daemon"][i],
+                cols["event"][i],
                 format_msg(cols["msg"][i]),
                 format_qid(cols["queue_id"][i]),
-                strings[cols["sender"][i]],
-                strings[cols["recipient"][i]],
+                cols["sender"][i],
+                cols["recipient"][i],
                 cols["size"][i],
-                strings[cols["dsn"][i]],
-                strings[cols["relay"][i]],
-                strings[cols["detail"][i]],
+                cols["dsn"][i],
+                cols["relay"][i],
+                cols["detail"][i],
             )
 
     def to_frame(self) -> pd.DataFrame:
@@ -229,14 +252,13 @@ class EventLog:
         import pandas as pd
 
         self.compact()
-        categories = pd.Index(self._strings, dtype=object)
         data: dict[str, object] = {"t": self._column("t").copy()}
         for name in COLUMNS[1:]:
             raw = self._column(name)
             if name in _STRING_COLUMNS:
-                data[name] = _categorical(raw, categories)
+                data[name] = _categorical(raw, pd.Index(self._strings[name], dtype=object))
             elif name == "size":
-                data[name] = raw.copy()
+                data[name] = raw.astype(np.int64)
             else:
                 formatter = format_msg if name == "msg" else format_qid
                 unique, inverse = np.unique(raw, return_inverse=True)
