@@ -20,7 +20,7 @@ tuple of bound methods, so a check is a few attribute lookups and cached resolut
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from mailsim.policy.address import split_address, strip_brackets, valid_domain
 from mailsim.policy.local import LocalRecipients
@@ -41,9 +41,9 @@ from mailsim.policy.reply import (
 from mailsim.policy.rewrite import TrivialRewrite
 from mailsim.policy.session import ClientSession
 from mailsim.scenario.postfix import (
-    RELAY_CONTROL_RESTRICTIONS,
     SUPPORTED_RESTRICTIONS,
     PostfixSettings,
+    has_relay_control,
 )
 
 __all__ = ["PERMIT", "RecipientRestrictions", "Restriction", "relay_control_error"]
@@ -61,22 +61,13 @@ def relay_control_error(relay: Sequence[str], recipient: Sequence[str]) -> str |
     has_required() in smtpd_check.c looks for one of RELAY_CONTROL_RESTRICTIONS in each list,
     stopping at a ``permit`` (what follows it is never reached).
     """
-    if _has_relay_control(relay) or _has_relay_control(recipient):
+    if has_relay_control(relay) or has_relay_control(recipient):
         return None
     return (
         "in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify at "
         "least one working instance of: reject_unauth_destination, defer_unauth_destination, "
         "reject, defer, defer_if_permit or check_relay_domains"
     )
-
-
-def _has_relay_control(names: Iterable[str]) -> bool:
-    for name in names:
-        if name.lower() == "permit":
-            return False
-        if name.lower() in RELAY_CONTROL_RESTRICTIONS:
-            return True
-    return False
 
 
 class RecipientRestrictions:

@@ -19,10 +19,10 @@ from mailsim.scenario.model import DAEMONS, SERVICES, Capacity, Distribution, Ho
 from mailsim.scenario.postfix import (
     BOOLEAN_PARAMETERS,
     INTEGER_PARAMETERS,
-    RELAY_CONTROL_RESTRICTIONS,
     SUPPORTED_RESTRICTIONS,
     TIME_PARAMETERS,
     PostfixSettings,
+    has_relay_control,
 )
 from mailsim.scenario.suggest import HOST_KEYS, POSTFIX_PARAMETERS, closest
 from mailsim.scenario.validate import Checker, Where, describe
@@ -183,7 +183,7 @@ def check_postfix(
         }
     except ValueError:
         return  # already reported above
-    if not any(_has_relay_control(items) for items in lists.values()):
+    if not any(has_relay_control(items) for items in lists.values()):
         name = next(
             (n for n in reversed(_RESTRICTION_LISTS) if n in origins), _RESTRICTION_LISTS[1]
         )
@@ -202,17 +202,6 @@ def check_postfix(
         )
     if origins.get("myhostname") and settings.value("myhostname") != settings.hostname:
         chk.warn(origins["myhostname"], f"differs from the host's name {settings.hostname!r}")
-
-
-def _has_relay_control(names: tuple[str, ...]) -> bool:
-    """Return whether a restriction list can refuse relaying, as smtpd's start-up check sees it:
-    a relay-control restriction before any ``permit`` (what follows ``permit`` never runs)."""
-    for name in names:
-        if name.lower() == "permit":
-            return False
-        if name.lower() in RELAY_CONTROL_RESTRICTIONS:
-            return True
-    return False
 
 
 def _check_parameter(chk: Checker, where: Where, name: str, value: str) -> None:

@@ -12,7 +12,7 @@ the value a new Postfix installation has).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from mailsim.scenario.configfile import MainCfEntry, parse_aliases, parse_main_cf, read_main_cf
@@ -24,6 +24,7 @@ __all__ = [
     "KNOWN_UNMODELLED",
     "POSTFIX_DEFAULTS",
     "RELAY_CONTROL_RESTRICTIONS",
+    "has_relay_control",
     "SUPPORTED_RESTRICTIONS",
     "TIME_PARAMETERS",
     "MainCfEntry",
@@ -159,6 +160,19 @@ SUPPORTED_RESTRICTIONS: tuple[str, ...] = (
 RELAY_CONTROL_RESTRICTIONS: frozenset[str] = frozenset(
     {"reject", "defer", "reject_unauth_destination", "defer_unauth_destination"}
 )
+
+
+def has_relay_control(names: Iterable[str]) -> bool:
+    """Return whether a restriction list can refuse relaying, as smtpd's start-up check sees it
+    (smtpd_check.c has_required()): a relay-control restriction before any ``permit``, since
+    what follows ``permit`` never runs."""
+    for name in names:
+        if name.lower() == "permit":
+            return False
+        if name.lower() in RELAY_CONTROL_RESTRICTIONS:
+            return True
+    return False
+
 
 #: Parameters whose value is a decimal integer (postconf(5) gives each as "default: N").
 INTEGER_PARAMETERS: frozenset[str] = frozenset(
