@@ -47,9 +47,9 @@ def best_of(repeat: int, func, *args):  # type: ignore[no-untyped-def]
 
 
 def mailsim_mmc(customers: int) -> int:
-    from builders import single_stage
-
     from mailsim.sim import Simulation
+
+    from builders import single_stage
 
     sim = Simulation(single_stage(LAMBDA, MU, SERVERS, customers / LAMBDA, seed=1))
     sim.run()

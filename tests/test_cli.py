@@ -25,12 +25,20 @@ def test_simulate_prints_summary_and_writes_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "report"
-    assert main(["simulate", str(short_firma1(tmp_path)), "--out", str(out), "--quiet",
-                 "--events"]) == 0
+    assert (
+        main(["simulate", str(short_firma1(tmp_path)), "--out", str(out), "--quiet", "--events"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "messages_submitted" in printed and "report written to" in printed
-    for name in ("report.html", "throughput.png", "queue_depth.png", "latency.png",
-                 "delivery_paths.png", "events.csv.gz"):
+    for name in (
+        "report.html",
+        "throughput.png",
+        "queue_depth.png",
+        "latency.png",
+        "delivery_paths.png",
+        "events.csv.gz",
+    ):
         assert (out / name).stat().st_size > 0, name
 
 
@@ -39,10 +47,14 @@ def test_validate_reports_every_problem_with_file_and_path(
 ) -> None:
     path = short_firma1(tmp_path)
     text = path.read_text(encoding="utf-8")
-    text = text.replace("mydestination: $myhostname, $mydomain, localhost",
-                        "mydestinaton: $myhostname, $mydomain, localhost", 1)
-    text = text.replace("mynetworks: 195.113.106.0/24, 127.0.0.0/8",
-                        "mynetworks: 195.113.106.0/33, 127.0.0.0/8", 1)
+    text = text.replace(
+        "mydestination: $myhostname, $mydomain, localhost",
+        "mydestinaton: $myhostname, $mydomain, localhost",
+        1,
+    )
+    text = text.replace(
+        "mynetworks: 195.113.106.0/24, 127.0.0.0/8", "mynetworks: 195.113.106.0/33, 127.0.0.0/8", 1
+    )
     path.write_text(text, encoding="utf-8")
     assert main(["validate", str(path)]) == 2
     error = capsys.readouterr().err

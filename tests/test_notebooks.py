@@ -35,8 +35,12 @@ def test_notebook_runs(name: str, tmp_path: Path) -> None:
     papermill = pytest.importorskip("papermill")
     out = tmp_path / name
     papermill.execute_notebook(
-        str(NOTEBOOKS / name), str(out), parameters=SMALL[name], cwd=str(NOTEBOOKS),
-        progress_bar=False, kernel_name="python3",
+        str(NOTEBOOKS / name),
+        str(out),
+        parameters=SMALL[name],
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        kernel_name="python3",
     )
     executed = nbformat.read(out, as_version=4)
     outputs = [o for cell in executed.cells if cell.cell_type == "code" for o in cell.outputs]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
-from test_policy_host import make_policy
 
 from mailsim.policy import HostPolicy, LocalTarget
+
+from test_policy_host import make_policy
 
 
 @pytest.fixture

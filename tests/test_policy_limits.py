@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from test_policy_host import LAN, make_policy
 
 from mailsim.policy import HostPolicy
+
+from test_policy_host import LAN, make_policy
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from test_policy_host import make_policy
 
 from mailsim.policy import ClientSession, HostPolicy
 from mailsim.policy.network import NetworkList, mynetworks_from_style, parse_network
+
+from test_policy_host import make_policy
 
 BASE = {
     "myhostname": "mx.firma2.intr",

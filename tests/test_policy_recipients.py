@@ -6,10 +6,11 @@ Expected lines are copied from the reference Postfix 3.7 log (shared/data/postfi
 from __future__ import annotations
 
 import pytest
-from test_policy_host import LAN, OUTSIDER, REMOTE_MX, make_policy
 
 from mailsim.policy import ClientSession, HostPolicy
 from mailsim.scenario.model import MXRecord, Zone
+
+from test_policy_host import LAN, OUTSIDER, REMOTE_MX, make_policy
 
 UNKNOWN = "Recipient address rejected: User unknown in local recipient table"
 

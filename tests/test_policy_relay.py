@@ -6,10 +6,11 @@ Expected lines are copied from the reference Postfix 3.7 log (shared/data/postfi
 from __future__ import annotations
 
 import pytest
-from test_policy_host import LAN, OUTSIDER, REMOTE_MX, make_policy
 
 from mailsim.policy import ClientSession, HostPolicy
 from mailsim.policy.restrictions import relay_control_error
+
+from test_policy_host import LAN, OUTSIDER, REMOTE_MX, make_policy
 
 SENDER = "promo884@cheap-offers.example"
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from test_policy_host import make_policy
 
 from mailsim.policy import HostPolicy
+
+from test_policy_host import make_policy
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from test_policy_host import NEO, make_policy
 
 from mailsim.policy import HostPolicy, Resolution
 from mailsim.policy.address import canonical, is_null_sender, split_extension, valid_domain
+
+from test_policy_host import NEO, make_policy
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from scenario_cases import NEO, minimal
 
 from mailsim.scenario import (
     Distribution,
@@ -13,6 +12,8 @@ from mailsim.scenario import (
     Weighted,
     scenario_from_dict,
 )
+
+from scenario_cases import NEO, minimal
 
 
 def test_defaults_where_the_scenario_is_silent() -> None:

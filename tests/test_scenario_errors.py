@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_cases import MINIMAL_YAML, NEO, issues, minimal, write
 
 from mailsim.errors import ScenarioError, ScenarioIssue
 from mailsim.scenario import load_scenario, scenario_from_dict
+
+from scenario_cases import MINIMAL_YAML, NEO, issues, minimal, write
 
 Data = dict[str, Any]
 HOST = f"hosts[{NEO}]"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scenario_cases import MINIMAL_YAML, NEO, minimal, write
 
 from mailsim.errors import ScenarioError
 from mailsim.scenario import (
@@ -20,6 +19,8 @@ from mailsim.scenario import (
     load_scenario,
     scenario_from_dict,
 )
+
+from scenario_cases import MINIMAL_YAML, NEO, minimal, write
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "data" / "scenarios"
 FIRMA1 = SCENARIOS / "firma1.yaml"

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scenario_cases import MINIMAL_YAML, NEO, issues, minimal, write
 
 from mailsim.errors import ScenarioError, ScenarioIssue
 from mailsim.scenario import load_scenario, scenario_from_dict
+
+from scenario_cases import MINIMAL_YAML, NEO, issues, minimal, write
 
 POSTFIX = f"hosts[{NEO}].postfix"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scenario_cases import NEO, issues, minimal
-
 from mailsim.errors import ScenarioIssue
+
+from scenario_cases import NEO, issues, minimal
 
 
 def _found(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from builders import two_domains
 from mailsim.scenario.model import DNSConfig, Link, MXRecord, Scenario, Zone
 from mailsim.sim import Simulation
 from mailsim.workload import Arrival
+
+from builders import two_domains
 
 
 def run(scenario: Scenario, *arrivals: Arrival) -> list[tuple[object, ...]]:
     sim = Simulation(scenario, arrivals=iter(arrivals))
     sim.run()
-    return [(round(e.t, 9), e.node, e.daemon, e.event, e.recipient, e.dsn, e.relay, e.detail)
-            for e in sim.log.rows()]
+    return [
+        (round(e.t, 9), e.node, e.daemon, e.event, e.recipient, e.dsn, e.relay, e.detail)
+        for e in sim.log.rows()
+    ]
 
 
 def with_zone(scenario: Scenario, zone: Zone) -> Scenario:
@@ -32,8 +35,12 @@ def to_carol(t: float = 1.0, rcpt: str = "carol@b.test") -> Arrival:
 
 def test_next_mx_is_tried_when_the_preferred_one_refuses() -> None:
     """RFC 5321 5.1: try MX hosts in preference order; mx0.b.test (pref 5) has no server."""
-    zone = Zone("b.test", 3600.0, (MXRecord(5, "mx0.b.test"), MXRecord(10, "mx.b.test")),
-                {"mx0.b.test": "10.0.1.9", "mx.b.test": "10.0.1.1"})
+    zone = Zone(
+        "b.test",
+        3600.0,
+        (MXRecord(5, "mx0.b.test"), MXRecord(10, "mx.b.test")),
+        {"mx0.b.test": "10.0.1.9", "mx.b.test": "10.0.1.1"},
+    )
     scenario = with_zone(two_domains(), zone)
     scenario = replace(scenario, links=(Link(latency=0.01, bandwidth=0.0),))
     log = run(scenario, to_carol())
@@ -72,8 +79,12 @@ def test_unreachable_destination_is_retried_with_postfix_backoff_then_expires() 
     """
     zone = Zone("c.test", 3600.0, (MXRecord(10, "mx.c.test"),), {"mx.c.test": "10.0.2.1"})
     scenario = with_zone(
-        two_domains(minimal_backoff_time="30s", maximal_backoff_time="60s",
-                    queue_run_delay="15s", maximal_queue_lifetime="2m"),
+        two_domains(
+            minimal_backoff_time="30s",
+            maximal_backoff_time="60s",
+            queue_run_delay="15s",
+            maximal_queue_lifetime="2m",
+        ),
         zone,
     )
     scenario = replace(scenario, drain=300.0)
@@ -82,13 +93,22 @@ def test_unreachable_destination_is_retried_with_postfix_backoff_then_expires() 
     assert attempts == [1.0, 31.0, 61.0, 121.0]
     assert all(row[5] == "4.4.1" for row in log if row[3] == "deferred" and row[4])
     assert "connect to mx.c.test[10.0.2.1]:25: Connection refused" in next(
-        str(row[7]) for row in log if row[3] == "deferred" and row[4])
+        str(row[7]) for row in log if row[3] == "deferred" and row[4]
+    )
     final = [(row[0], row[3], row[5]) for row in log if row[3] in ("bounced", "expired")]
     assert final == [(121.0, "bounced", "5.4.7"), (121.0, "expired", "")]
     queue = [(row[0], row[3]) for row in log if row[2] == "qmgr"]
-    assert queue == [(1.0, "active"), (1.0, "deferred"), (31.0, "active"), (31.0, "deferred"),
-                     (61.0, "active"), (61.0, "deferred"), (121.0, "active"),
-                     (121.0, "bounced"), (121.0, "expired")]
+    assert queue == [
+        (1.0, "active"),
+        (1.0, "deferred"),
+        (31.0, "active"),
+        (31.0, "deferred"),
+        (61.0, "active"),
+        (61.0, "deferred"),
+        (121.0, "active"),
+        (121.0, "bounced"),
+        (121.0, "expired"),
+    ]
 
 
 def test_remote_rejection_is_a_bounce_at_the_sender() -> None:

@@ -14,10 +14,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from builders import single_stage
 from scipy import stats
 
 from mailsim.sim import Simulation
+
+from builders import single_stage
 
 REPLICATIONS = 20
 WARMUP = 200.0

@@ -8,12 +8,13 @@ trivial-rewrite and DNS free, links without latency. One message from alice@a.te
 from __future__ import annotations
 
 import pytest
-from builders import two_domains
 
 from mailsim.scenario.model import Distribution, FetchConfig
 from mailsim.sim import Simulation
 from mailsim.streams import RandomStreams
 from mailsim.workload import Arrival
+
+from builders import two_domains
 
 C = Distribution.constant
 TIMES = {
