@@ -81,14 +81,20 @@ def test_read_csv_without_sidecar_names_the_run_after_the_file(
     assert Run.read_csv(tmp_path / "plain.csv").name == "plain"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is None, reason="pyarrow not installed")
 def test_parquet_round_trip(example: Run, tmp_path: Path) -> None:
     back = Run.read_parquet(example.to_parquet(tmp_path / "run.parquet"))
     assert back.name == "example"
     assert back.recipients()["status"].tolist() == example.recipients()["status"].tolist()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow installed")
-def test_parquet_without_pyarrow_says_what_to_do(example: Run, tmp_path: Path) -> None:
+def test_parquet_without_pyarrow_says_what_to_do(
+    example: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pyarrow" else real_find_spec(name, *a),
+    )
     with pytest.raises(ModuleNotFoundError, match=r"needs pyarrow.*to_csv"):
         example.to_parquet(tmp_path / "run.parquet")

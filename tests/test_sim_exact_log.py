@@ -221,3 +221,25 @@ def test_pop3_client_fetches_at_its_poll_and_the_phase_comes_from_its_stream() -
         "fetched",
     )
     assert fetched[0][6] == "bob@a.test"
+
+
+def test_queue_manager_is_replaceable() -> None:
+    """The engine builds each node's qmgr through a factory (issue 3 plugs in its own)."""
+    from mailsim.sim.qmgr import SimpleQueueManager
+
+    built: list[str] = []
+
+    class Counting(SimpleQueueManager):
+        def enqueue(self, queue_file):  # type: ignore[no-untyped-def]
+            built.append(self.node.name)
+            super().enqueue(queue_file)
+
+    scenario = two_domains(capacity=TIMES)
+    sim = Simulation(
+        scenario,
+        arrivals=iter([Arrival(1.0, 1, "alice@a.test", ("bob@a.test",), 1000)]),
+        queue_manager=Counting,
+    )
+    sim.run()
+    assert built == ["mx.a.test"]
+    assert [e.event for e in sim.log.rows()][-1] == "removed"

@@ -20,6 +20,7 @@ from mailsim.sim.dns import ZoneResolver
 from mailsim.sim.mailbox import Mailbox
 from mailsim.sim.mta import MTANode
 from mailsim.sim.network import Network
+from mailsim.sim.qmgr import QueueManager
 from mailsim.streams import RandomStreams
 from mailsim.workload.poisson import scenario_arrivals
 from mailsim.workload.records import Arrival
@@ -38,7 +39,10 @@ class Simulation:
         scenario: Scenario,
         arrivals: Iterator[Arrival] | None = None,
         seed: int | None = None,
+        queue_manager: Callable[[MTANode], QueueManager] | None = None,
     ) -> None:
+        #: what builds each node's queue manager (issue 3 plugs in Postfix's exact qmgr here)
+        self.queue_manager = queue_manager
         self.scenario = scenario
         self.env = simpy.Environment()
         self.log = EventLog()

@@ -21,7 +21,7 @@ import simpy
 from mailsim.policy import ClientSession, HostPolicy, Resolution, SMTPReply
 from mailsim.scenario.model import Host
 from mailsim.sim.delivery import LocalDelivery, SMTPDelivery
-from mailsim.sim.qmgr import SimpleQueueManager
+from mailsim.sim.qmgr import QueueManager, SimpleQueueManager
 from mailsim.sim.records import DeliveryJob, QueueFile, SessionResult, SMTPTransaction
 from mailsim.sim.stage import Gate, TimedStage
 from mailsim.streams import BatchSampler
@@ -65,7 +65,7 @@ class MTANode:
             self.sampler("cleanup"),
             done=self._cleanup_done,
         )
-        self.qmgr = SimpleQueueManager(self)
+        self.qmgr: QueueManager = (sim.queue_manager or SimpleQueueManager)(self)
         self.local = LocalDelivery(self)
         self.smtp = SMTPDelivery(self)
         self._recipient_limit = {
