@@ -1,0 +1,43 @@
+"""Benchmark scripts run, print a table, and end with one JSON object of their figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_sim_speed_prints_table_and_json_last_line() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/sim_speed.py",
+            "--messages",
+            "2000",
+            "--big",
+            "5000",
+            "--repeat",
+            "1",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = result.stdout.strip().splitlines()
+    figures = json.loads(lines[-1])
+    for key in (
+        "mmc_stage_visits_per_s",
+        "simpy_customers_per_s",
+        "ciw_customers_per_s",
+        "stage_visit_vs_simpy",
+        "stage_visit_vs_ciw",
+        "big_run_peak_rss_mib",
+    ):
+        assert figures[key] > 0, key
+    assert figures["big_run_messages"] == 5000
+    assert any("stage visit / SimPy customer" in line for line in lines[:-1])
