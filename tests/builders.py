@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailsim.scenario.model import (
+    DAEMONS,
     Capacity,
     Distribution,
     DNSConfig,
@@ -20,21 +21,7 @@ from mailsim.scenario.model import (
 from mailsim.scenario.postfix import PostfixSettings
 
 ZERO = Distribution.constant(0.0)
-ALL_DAEMONS_FREE = {
-    d: ZERO
-    for d in (
-        "smtpd",
-        "cleanup",
-        "trivial_rewrite",
-        "qmgr",
-        "local",
-        "mda",
-        "smtp",
-        "pop3d",
-        "imapd",
-        "dns",
-    )
-}
+ALL_DAEMONS_FREE = dict.fromkeys(DAEMONS, ZERO)
 
 
 def host(
