@@ -117,4 +117,4 @@ def test_remote_rejection_is_a_bounce_at_the_sender() -> None:
     bounced = [row for row in log if row[3] == "bounced"]
     assert len(bounced) == 1 and bounced[0][1] == "mx.a.test" and bounced[0][5] == "5.1.1"
     assert str(bounced[0][7]).startswith("host mx.b.test[10.0.1.1] said: 550 5.1.1 <nobody@b.test>")
-    assert str(bounced[0][7]).endswith("(in reply to RCPT TO command)")
+    assert str(bounced[0][7]).endswith("(in reply to RCPT TO command) delays=0/0/0/0")

@@ -93,7 +93,8 @@ def test_local_message_end_to_end() -> None:
         ),
         # qmgr 0.001 s (trivial-rewrite free)
         (1.111, "mx.a.test", "qmgr", "active", "m1", "alice@a.test", "", "", "", "nrcpt=1"),
-        # local 0.02 s + mda 0.03 s
+        # local 0.02 s + mda 0.03 s; delays: a = active - connect = 0.111, b = 0 (a local
+        # process was free), c = 0 (no connection), d = 0.05
         (
             1.161,
             "mx.a.test",
@@ -104,7 +105,7 @@ def test_local_message_end_to_end() -> None:
             "bob@a.test",
             "2.0.0",
             "local",
-            "delivered to maildir",
+            "delivered to maildir delays=0.11/0/0/0.05",
         ),
         (1.161, "mx.a.test", "qmgr", "removed", "m1", "alice@a.test", "", "", "", ""),
     ]

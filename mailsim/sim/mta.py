@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from mailsim.policy import ClientSession, HostPolicy, Resolution, SMTPReply
+from mailsim.policy import ClientSession, HostPolicy, SMTPReply
 from mailsim.scenario.model import Host
-from mailsim.sim.delivery import LocalDelivery, SMTPDelivery
+from mailsim.sim.local import LocalDelivery
 from mailsim.sim.qmgr import QueueManager, SimpleQueueManager
 from mailsim.sim.records import DeliveryJob, QueueFile, SessionResult, SMTPTransaction
+from mailsim.sim.smtp import SMTPDelivery
 from mailsim.sim.stage import Gate, TimedStage
 from mailsim.streams import BatchSampler
 
@@ -49,7 +50,6 @@ class MTANode:
         self._append = sim.log.append
         self._next_qid = (zlib.crc32(host.name.encode()) & 0xFFFFFF) << 16
         self._decisions: dict[tuple[str, str, str, tuple[str, ...]], _Decision] = {}
-        self._resolve_cache: dict[str, Resolution] = {}
         self._sessions: dict[tuple[str, str], ClientSession] = {}
         self._canonical: dict[str, str] = {}
         self._session_time = sim.network.session_time
@@ -65,13 +65,9 @@ class MTANode:
             self.sampler("cleanup"),
             done=self._cleanup_done,
         )
-        self.qmgr: QueueManager = (sim.queue_manager or SimpleQueueManager)(self)
         self.local = LocalDelivery(self)
         self.smtp = SMTPDelivery(self)
-        self._recipient_limit = {
-            "smtp": host.postfix.integer("smtp_destination_recipient_limit"),
-            "local": host.postfix.integer("local_destination_recipient_limit"),
-        }
+        self.qmgr: QueueManager = (sim.queue_manager or SimpleQueueManager)(self)
 
     def fetch_stage(self, daemon: str) -> TimedStage[Any]:
         """Return this host's POP3 or IMAP server stage (built on first use)."""
@@ -138,7 +134,7 @@ class MTANode:
 
     def emit_outcome(
         self,
-        qf: QueueFile,
+        job: DeliveryJob,
         daemon: str,
         event: str,
         recipient: str,
@@ -146,11 +142,17 @@ class MTANode:
         relay: str,
         detail: str = "",
     ) -> None:
-        """Record one recipient's delivery outcome (sent, delivered, deferred, bounced)."""
+        """Record one recipient's delivery outcome (sent, delivered, deferred, bounced).
+
+        The detail is the reply or reason, then ``(orig_to=<alias>)`` for an alias-expanded
+        recipient, then Postfix's ``delays=a/b/c/d`` (docs/design.md section 3).
+        """
+        qf = job.queue_file
         orig = qf.orig_to.get(recipient, "") if qf.orig_to else ""
         text = detail or str(reply)
         if orig:
             text = f"{text} (orig_to=<{orig}>)"
+        text = f"{text} delays={job.delays(self.env._now)}"
         self._append(
             (
                 self.env._now,
@@ -178,6 +180,7 @@ class MTANode:
         self.smtpd.arrive(event._value)
 
     def _smtpd_serve(self, tx: SMTPTransaction) -> None:
+        tx.connected_at = self.env._now
         self._append(
             (
                 self.env._now,
@@ -280,7 +283,9 @@ class MTANode:
                 tx.on_reply(SessionResult(replies))
             return
         self._next_qid += 1
-        qf = QueueFile(tx.msg, self._next_qid, sender, tx.size, accepted.copy(), self.env._now)
+        qf = QueueFile(
+            tx.msg, self._next_qid, sender, tx.size, accepted.copy(), self.env._now, tx.connected_at
+        )
         self._append(
             (
                 self.env._now,
@@ -309,7 +314,8 @@ class MTANode:
 
     def _cleanup_done(self, job: tuple[QueueFile, SMTPTransaction | None]) -> None:
         qf, tx = job
-        qf.queued_at = self.env._now if tx is None else qf.queued_at
+        if tx is None:  # a copy made here (forwarding, notification): it arrives now
+            qf.queued_at = qf.arrived_at = self.env._now
         self.emit_message(qf, "cleanup", "queued", detail="queue incoming")
         self.qmgr.enqueue(qf)
         if tx is not None:
@@ -321,71 +327,3 @@ class MTANode:
                     r: queued if reply.ok else reply for r, reply in (tx.replies or {}).items()
                 }
                 tx.on_reply(SessionResult(replies, queue_id))
-
-    # -- dispatch (qmgr -> delivery agents) -----------------------------------------------------
-    def resolve(self, recipient: str) -> Resolution:
-        found = self._resolve_cache.get(recipient)
-        if found is None:
-            found = self._resolve_cache[recipient] = self.policy.resolve(recipient)
-        return found
-
-    def dispatch(self, qf: QueueFile) -> None:
-        """Split the active message into delivery jobs per (transport, nexthop)."""
-        if len(qf.recipients) == 1:
-            rcpt = qf.recipients[0]
-            resolution = self.resolve(rcpt)
-            qf.outstanding = 1
-            transport = resolution.transport
-            nexthop = rcpt if transport == "local" else resolution.nexthop
-            self._submit(DeliveryJob(qf, transport, nexthop, [rcpt]))
-            return
-        groups: dict[tuple[str, str], list[str]] = {}
-        for rcpt in qf.recipients:
-            resolution = self.resolve(rcpt)
-            groups.setdefault((resolution.transport, resolution.nexthop), []).append(rcpt)
-        jobs: list[DeliveryJob] = []
-        for (transport, nexthop), rcpts in groups.items():
-            if transport == "local":
-                jobs.extend(DeliveryJob(qf, "local", rcpt, [rcpt]) for rcpt in rcpts)
-                continue
-            limit = self._recipient_limit.get(transport, 50) or len(rcpts)
-            jobs.extend(
-                DeliveryJob(qf, transport, nexthop, rcpts[i : i + limit])
-                for i in range(0, len(rcpts), limit)
-            )
-        qf.outstanding = len(jobs)
-        for job in jobs:
-            self._submit(job)
-
-    def _submit(self, job: DeliveryJob) -> None:
-        """Hand a delivery job to its transport (local(8), smtp(8), or error(8) bounces it)."""
-        if job.transport == "local":
-            self.local.submit(job)
-        elif job.transport == "smtp":
-            self.smtp.submit(job)
-        else:
-            reply = SMTPReply(550, "5.1.2", f"unknown transport {job.transport}: {job.nexthop}")
-            for rcpt in job.recipients:
-                self.emit_outcome(job.queue_file, "error", "bounced", rcpt, reply, "none")
-            self.job_done(job)
-
-    def job_done(self, job: DeliveryJob) -> None:
-        qf = job.queue_file
-        qf.outstanding -= 1
-        if qf.outstanding == 0:
-            self.qmgr.finished(qf)
-
-    def expire(self, qf: QueueFile) -> None:
-        """Bounce the remaining recipients of a message past its queue lifetime."""
-        reply = SMTPReply(550, "5.4.7", "message expired in queue")
-        for rcpt in qf.deferred or ():
-            self.emit_outcome(
-                qf,
-                "qmgr",
-                "bounced",
-                rcpt,
-                reply,
-                "none",
-                detail="status=expired, returned to sender",
-            )
-        self.emit_message(qf, "qmgr", "expired", detail="returned to sender")

@@ -32,6 +32,8 @@ class SMTPTransaction:
     client_label: str = ""
     on_reply: Callable[[SessionResult], object] | None = None
     replies: dict[str, SMTPReply] | None = None
+    #: when an smtpd process took the connection
+    connected_at: float = 0.0
 
     def label(self) -> str:
         """Postfix's ``name[address]`` form of the client, used in every smtpd event."""
@@ -55,6 +57,11 @@ class QueueFile:
     size: int
     recipients: list[str]
     queued_at: float
+    #: when the message arrived at this MTA (smtpd took the connection; cleanup for local
+    #: copies): the start of Postfix's delays=a/b/c/d
+    arrived_at: float = 0.0
+    #: when qmgr last moved it into the active queue (end of "a", start of "b")
+    active_at: float = 0.0
     orig_to: dict[str, str] | None = None
     deferred: list[str] | None = None
     outstanding: int = 0
@@ -81,3 +88,31 @@ class DeliveryJob:
     transport: str
     nexthop: str
     recipients: list[str]
+    #: when a delivery agent process took the job (end of delays "b")
+    started_at: float = 0.0
+    #: when the agent had its connection set up (end of "c"; = started_at for local)
+    connected_at: float = 0.0
+
+    def delays(self, now: float) -> str:
+        """Return Postfix's ``a/b/c/d`` split for an outcome logged at ``now`` (postconf(5)
+        delay_logging_resolution_limit: values below 0.01 s print as 0)."""
+        qf = self.queue_file
+        return "/".join(
+            _delay(value)
+            for value in (
+                qf.active_at - qf.arrived_at,
+                self.started_at - qf.active_at,
+                self.connected_at - self.started_at,
+                now - self.connected_at,
+            )
+        )
+
+
+def _delay(seconds: float) -> str:
+    """Format one delay as Postfix does: two significant digits below 10 s, whole seconds
+    above, and 0 below the 10 ms resolution."""
+    if seconds < 0.01:
+        return "0"
+    if seconds < 10:
+        return f"{seconds:.2g}"
+    return str(round(seconds))
