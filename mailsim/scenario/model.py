@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from mailsim.scenario.faults import DNSFault, HostBehaviour
+from mailsim.scenario.mda import MDARule
 from mailsim.scenario.postfix import PostfixSettings
 
 __all__ = [
@@ -127,6 +129,8 @@ class DNSConfig:
 
     zones: Mapping[str, Zone] = field(default_factory=dict)
     lookup_time: Distribution = field(default_factory=lambda: Distribution.constant(0.002))
+    #: resolver failures by domain and time window (issue 3)
+    faults: tuple[DNSFault, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,10 @@ class Host:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     capacity: Capacity = field(default_factory=Capacity)
     mailbox_format: Literal["maildir", "mbox"] = "maildir"
+    #: how its SMTP server misbehaves: outages, refusals, greylisting, session limit
+    behaviour: HostBehaviour = field(default_factory=HostBehaviour)
+    #: site-wide MDA recipes (/etc/procmailrc), tried before each user's own
+    mda_rules: tuple[MDARule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +212,8 @@ class User:
     submit_service: Literal["smtp", "submission"] = "smtp"
     sasl: bool = False
     fetch: FetchConfig | None = None
+    #: the user's own MDA recipes (~/.procmailrc)
+    mda_rules: tuple[MDARule, ...] = ()
 
     @property
     def local_part(self) -> str:
@@ -254,6 +264,8 @@ class Stream:
     connect_to: str = ""
     client_address: str = ""
     service: Literal["smtp", "submission", ""] = ""
+    #: header sets to choose from per message, by weight (e.g. subjects for MDA rules)
+    headers: tuple[tuple[tuple[tuple[str, str], ...], float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

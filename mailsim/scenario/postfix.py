@@ -108,6 +108,8 @@ POSTFIX_DEFAULTS: dict[str, str] = {
     "relayhost": "",
     # local(8) and bounce(8)
     "double_bounce_sender": "double-bounce",
+    # --- qmgr(8) scheduler, retries and notifications (issue 3: queue manager) ---
+    # --- smtp(8) client and DNS (issue 3: DNS, network and faults) ---
     "smtpd_banner": "$myhostname ESMTP $mail_name",
 }
 

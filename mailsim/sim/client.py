@@ -81,6 +81,7 @@ class Submitter:
             client_address,
             sasl,
             label,
+            headers=arrival.headers,
         )
         if delay > 0:
             simpy.events.Timeout(sim.env, delay, tx).callbacks.append(target.receive_event)

@@ -78,7 +78,15 @@ class LocalDelivery:
             if target.kind == "mailbox":
                 self._to_mailbox(job, target.value)
             elif target.kind == "forward":
-                copy = QueueFile(qf.msg, 0, qf.sender, qf.size, [target.value], node.env._now)
+                copy = QueueFile(
+                    qf.msg,
+                    0,
+                    qf.sender,
+                    qf.size,
+                    [target.value],
+                    node.env._now,
+                    headers=qf.headers,
+                )
                 if target.orig_to:
                     copy.note_orig_to(target.value, target.orig_to)
                 node.inject(copy)

@@ -284,7 +284,14 @@ class MTANode:
             return
         self._next_qid += 1
         qf = QueueFile(
-            tx.msg, self._next_qid, sender, tx.size, accepted.copy(), self.env._now, tx.connected_at
+            tx.msg,
+            self._next_qid,
+            sender,
+            tx.size,
+            accepted.copy(),
+            self.env._now,
+            tx.connected_at,
+            headers=tx.headers,
         )
         self._append(
             (

@@ -34,6 +34,8 @@ class SMTPTransaction:
     replies: dict[str, SMTPReply] | None = None
     #: when an smtpd process took the connection
     connected_at: float = 0.0
+    #: message headers that matter to the model (Subject, List-Id, ...; MDA rules match them)
+    headers: tuple[tuple[str, str], ...] = ()
 
     def label(self) -> str:
         """Postfix's ``name[address]`` form of the client, used in every smtpd event."""
@@ -62,6 +64,7 @@ class QueueFile:
     arrived_at: float = 0.0
     #: when qmgr last moved it into the active queue (end of "a", start of "b")
     active_at: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
     orig_to: dict[str, str] | None = None
     deferred: list[str] | None = None
     outstanding: int = 0

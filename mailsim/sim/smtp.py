@@ -85,6 +85,7 @@ class SMTPDelivery:
                     node.name,
                     node.address,
                     on_reply=replied.succeed,
+                    headers=qf.headers,
                 )
             )
             result = yield replied
