@@ -54,6 +54,26 @@ EVENTS: dict[str, str] = {
     "fetched": "the recipient's mail client retrieved the message (POP3 or IMAP)",
     "dns_query": "a resolver lookup (detail: type, name and answer)",
     "dns_fail": "a resolver lookup failed (detail says how)",
+    "connect_fail": "no session with one server: the smtp client's connection timed out or was "
+    "refused, or the server refused to talk to it (greeting or HELO), and it goes on to the next "
+    "MX host (Postfix logs the reason, in detail, as an informational line, not as a delivery "
+    "status); from a mail client (daemon client), the submission was given up",
+    "skipped": "a 4xx from an MX host that is not the last to try, for a recipient (or, with an "
+    "empty recipient, for the whole message at MAIL FROM or end of DATA): the smtp client keeps "
+    "the recipients for the next MX host (Postfix's informational line in detail)",
+    # issue 3, queue manager (Postfix's log words in the detail)
+    "bounce_notice": "bounce(8) returned a non-delivery notification to the sender (detail: "
+    "'sender non-delivery notification: <queue id of the notification>')",
+    "delay_warning": "bounce(8) sent the sender a delay notification (detail: 'sender delay "
+    "notification: <queue id of the notification>'); at most one per message",
+    "hold": "postsuper -h moved the message to the hold queue ('placed on hold')",
+    "released": "postsuper -H moved the message from hold to the deferred queue",
+    "requeued": "postsuper -r: the message left this queue file for a new one that cleanup "
+    "writes next (same msg, new queue_id)",
+    "throttled": "qmgr declared a destination dead after its failed pseudo-cohort limit (no msg; "
+    "relay: transport:destination, detail: the failure); its mail is deferred meanwhile",
+    "unthrottled": "a dead destination is alive again (no msg; relay: transport:destination; "
+    "detail: a delivery succeeded, minimal_backoff_time passed, or flush)",
 }
 
 DAEMON_NAMES: tuple[str, ...] = (
@@ -68,6 +88,9 @@ DAEMON_NAMES: tuple[str, ...] = (
     "pop3d",
     "imapd",
     "dns",
+    "bounce",
+    "error",
+    "postsuper",
 )
 
 _STRING_COLUMNS = ("node", "daemon", "event", "sender", "recipient", "dsn", "relay", "detail")

@@ -70,12 +70,17 @@ def test_dns_answers_are_cached_for_the_ttl() -> None:
 
 def test_unreachable_destination_is_retried_with_postfix_backoff_then_expires() -> None:
     """qmgr(8): a deferred message waits its age clamped to [minimal_backoff_time,
-    maximal_backoff_time]; the deferred queue is scanned every queue_run_delay (started with the
-    first deferral at t=1); past maximal_queue_lifetime the message is returned to sender.
+    maximal_backoff_time]; the deferred queue is scanned every queue_run_delay; past
+    maximal_queue_lifetime the message is returned to sender.
 
-    minimal 30 s, maximal 60 s, scan 15 s, lifetime 120 s (the real Postfix run's settings):
-    attempt at 1 (age 0 -> wait 30 -> due 31), 31 (age 30 -> due 61), 61 (age 60 -> due 121),
-    121 (fails again; age 120 = lifetime -> expired).
+    minimal 30 s, maximal 60 s, scan 15 s, lifetime 120 s (the real Postfix run's settings).
+    Changed with issue 3's Postfix-exact queue manager: scans run at 0, 15, 30, ... (qmgr scans
+    at start-up, then every queue_run_delay), times are whole seconds, and a scan takes files due
+    within the next second (qmgr_active_feed()). Created at 1: attempt 1 (age 0 -> wait 30 ->
+    stamp 31, taken by the scan at 30), 30 (age 29 -> 30 -> stamp 60), 60 (age 59 -> stamp 119,
+    scan at 120), 120 (age 119 < 120: deferred again, stamp 180), 180 (age 179 >= 120 ->
+    expired). The simple qmgr gave 1, 31, 61, 121. The real log shows the same rhythm (a message
+    created at 00:13:14 was tried at :14, :55, 14:40 and expired at 15:40).
     """
     zone = Zone("c.test", 3600.0, (MXRecord(10, "mx.c.test"),), {"mx.c.test": "10.0.2.1"})
     scenario = with_zone(
@@ -88,27 +93,38 @@ def test_unreachable_destination_is_retried_with_postfix_backoff_then_expires() 
         zone,
     )
     scenario = replace(scenario, drain=300.0)
-    log = run(scenario, to_carol(rcpt="dan@c.test"))
-    attempts = [row[0] for row in log if row[3] == "deferred" and row[4] == "dan@c.test"]
-    assert attempts == [1.0, 31.0, 61.0, 121.0]
-    assert all(row[5] == "4.4.1" for row in log if row[3] == "deferred" and row[4])
+    sim = Simulation(scenario, arrivals=iter([to_carol(rcpt="dan@c.test")]))
+    sim.run()
+    log = [
+        (round(e.t, 9), e.daemon, e.event, e.recipient, e.dsn, e.detail)
+        for e in sim.log.rows()
+        if e.msg == "m1" and e.node == "mx.a.test"
+    ]
+    attempts = [row[0] for row in log if row[2] == "deferred" and row[3] == "dan@c.test"]
+    assert attempts == [1.0, 30.0, 60.0, 120.0, 180.0]
+    assert all(row[4] == "4.4.1" for row in log if row[2] == "deferred" and row[3])
     assert "connect to mx.c.test[10.0.2.1]:25: Connection refused" in next(
-        str(row[7]) for row in log if row[3] == "deferred" and row[4]
+        str(row[5]) for row in log if row[2] == "deferred" and row[3]
     )
-    final = [(row[0], row[3], row[5]) for row in log if row[3] in ("bounced", "expired")]
-    assert final == [(121.0, "bounced", "5.4.7"), (121.0, "expired", "")]
-    queue = [(row[0], row[3]) for row in log if row[2] == "qmgr"]
+    final = [(row[0], row[2], row[4]) for row in log if row[2] in ("bounced", "expired")]
+    assert final == [(180.0, "bounced", "5.4.7"), (180.0, "expired", "")]
+    queue = [(row[0], row[2]) for row in log if row[1] == "qmgr"]
     assert queue == [
         (1.0, "active"),
         (1.0, "deferred"),
-        (31.0, "active"),
-        (31.0, "deferred"),
-        (61.0, "active"),
-        (61.0, "deferred"),
-        (121.0, "active"),
-        (121.0, "bounced"),
-        (121.0, "expired"),
+        (30.0, "active"),
+        (30.0, "deferred"),
+        (60.0, "active"),
+        (60.0, "deferred"),
+        (120.0, "active"),
+        (120.0, "deferred"),
+        (180.0, "active"),
+        (180.0, "bounced"),
+        (180.0, "expired"),
     ]
+    # the non-delivery notification (issue 3) is a message of its own, from <> to alice
+    notice = [row for row in log if row[2] == "bounce_notice"]
+    assert len(notice) == 1 and notice[0][0] == 180.0
 
 
 def test_remote_rejection_is_a_bounce_at_the_sender() -> None:

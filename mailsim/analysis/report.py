@@ -1,5 +1,9 @@
 """Write a run's report: four charts, the summary and recipient tables, one HTML page.
 
+Besides the tables, the page shows each MTA's deferred queue at the moment it was deepest as
+qshape(1) prints it (QSHAPE_README: "qshape deferred"), the view an administrator takes first
+when mail is not leaving.
+
 The page is self-contained apart from the images and CSV files next to it, referenced by
 relative paths, so the whole directory can be zipped, mailed or served as it is. Charts are drawn
 on free-standing Figures and saved as PNG (Agg), so no display is needed.
@@ -12,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
@@ -22,6 +27,7 @@ from mailsim.analysis.plots import (
     plot_queue_depth,
     plot_throughput,
 )
+from mailsim.analysis.qshape import format_qshape
 
 if TYPE_CHECKING:
     from mailsim.analysis.run import Run
@@ -113,6 +119,34 @@ def _html_table(frame: pd.DataFrame) -> str:
     return shown.to_html(index=False, border=0, na_rep="", escape=True)
 
 
+def deferred_peaks(run: Run) -> list[tuple[str, float, int]]:
+    """Return (node, t, depth) of the first moment each node's deferred queue was deepest,
+    for the nodes whose deferred queue was ever used, by node name."""
+    depth = run.queue_depth()
+    deferred = depth[(depth["queue"] == "deferred").to_numpy() & (depth["depth"] > 0).to_numpy()]
+    peaks = []
+    for node, rows in deferred.groupby("node", observed=True, sort=True):
+        depths = rows["depth"].to_numpy()
+        top = int(np.argmax(depths))  # the first moment of the maximum
+        peaks.append((str(node), float(rows["t"].to_numpy()[top]), int(depths[top])))
+    return peaks
+
+
+def _qshape_sections(run: Run) -> list[str]:
+    """Return the HTML of a qshape table per node, its deferred queue at its peak."""
+    peaks = deferred_peaks(run)
+    if not peaks:
+        return ["<p>No message was ever deferred.</p>"]
+    parts = []
+    for node, t, depth in peaks:
+        table = format_qshape(run.qshape(node, ("deferred",), at=t))
+        parts.append(
+            f"<h3>{html.escape(node)}: qshape deferred at t = {t:g} s ({depth} messages)</h3>"
+            f"<pre>{html.escape(table)}</pre>"
+        )
+    return parts
+
+
 def write_report(run: Run, out_dir: str | Path, title: str | None = None) -> Path:
     """Write charts, CSV tables and ``report.html`` for ``run`` into ``out_dir``; return the page.
 
@@ -147,6 +181,11 @@ def write_report(run: Run, out_dir: str | Path, title: str | None = None) -> Pat
         "<h2>Latency by node and status (s)</h2>",
         "<p>Node is where the recipient's outcome happened; pending recipients are left out.</p>",
         _html_table(run.latency_table()),
+        "<h2>Deferred queues at their peak (qshape)</h2>",
+        "<p>Recipients in each MTA's deferred queue by destination domain (rows) and age in "
+        "minutes since the message arrived at that MTA (columns: up to 5, 10, 20, ... minutes; "
+        "T is the total), at the moment the queue held the most messages.</p>",
+        *_qshape_sections(run),
         "<h2>Charts</h2>",
     ]
     for name, _draw, caption in CHARTS:

@@ -21,6 +21,7 @@ from mailsim.analysis import queue as queues
 from mailsim.analysis import tables
 from mailsim.analysis.frame import STRING_COLUMNS
 from mailsim.analysis.model import LogModel
+from mailsim.analysis.qshape import DEFAULT_QUEUES, format_qshape, qshape
 from mailsim.eventlog import EventLog
 
 if TYPE_CHECKING:
@@ -153,6 +154,31 @@ class Run:
         """Queue depth step functions (t, node, queue, depth); see :func:`queue.queue_depth`."""
         chosen = None if nodes is None else tuple(nodes)
         return self._cached(("queue_depth", chosen), lambda: queues.queue_depth(self.model, chosen))
+
+    def qshape(
+        self,
+        node: str,
+        queues: Iterable[str] = DEFAULT_QUEUES,
+        at: float | None = None,
+        by: str = "recipient",
+        buckets: int = 10,
+        bucket_time: float = 5.0,
+        linear: bool = False,
+    ) -> pd.DataFrame:
+        """Postfix qshape(1)'s domain x age table of ``node``'s ``queues`` (a name or several;
+        incoming and active by default) at time ``at`` (end of log by default); ``by="sender"``
+        is ``qshape -s``. See :mod:`mailsim.analysis.qshape`.
+        """
+        chosen = (queues,) if isinstance(queues, str) else tuple(queues)
+        key = ("qshape", node, chosen, at, by, buckets, float(bucket_time), linear)
+        return self._cached(
+            key,
+            lambda: qshape(self.model, node, chosen, at, by, buckets, bucket_time, linear),
+        )
+
+    def format_qshape(self, node: str, queues: Iterable[str] = DEFAULT_QUEUES, **kw: Any) -> str:
+        """Return :meth:`qshape` printed as the qshape command prints it."""
+        return format_qshape(self.qshape(node, queues, **kw))
 
     def time_average_depth(
         self, node: str, queue: str, t0: float = 0.0, t1: float | None = None

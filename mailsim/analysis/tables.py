@@ -34,6 +34,8 @@ __all__ = [
 #: Latency percentiles reported everywhere (summary, report, terminal).
 PERCENTILES: tuple[int, ...] = (50, 95, 99)
 _NODE_EVENTS = ("connect", "received", "reject", "delivered", "sent", "deferred", "bounced")
+_NUMBER = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
+_DELAYS = rf" delays={_NUMBER}/{_NUMBER}/{_NUMBER}/{_NUMBER}(?:\s|$)"
 
 
 def recipients(model: LogModel) -> pd.DataFrame:
@@ -43,7 +45,9 @@ def recipients(model: LogModel) -> pd.DataFrame:
     (delivered/relayed/bounced/rejected/expired/pending), dsn, relay, t_submit, t_done,
     latency (t_done - t_submit), hops, then the stages smtpd_wait, smtpd, cleanup, incoming,
     deferred, delivery (summed over hops; they add up to latency), t_fetched, fetch_wait
-    (t_fetched - t_done, NaN if never fetched). ``relayed`` means handed by ``sent`` to a host
+    (t_fetched - t_done, NaN if never fetched), then delay_a, delay_b, delay_c, delay_d: the
+    Postfix ``delays=a/b/c/d`` split (s) its outcome row logged (the last hop's; NaN where the
+    row has none, as for an smtpd reject). ``relayed`` means handed by ``sent`` to a host
     that logs nothing (outside the lab); ``pending`` recipients have NaN t_done and stages, their
     dsn/relay/node are those of their last attempt. See :mod:`mailsim.analysis.hop` for how
     paths and stages are defined.
@@ -77,7 +81,26 @@ def recipients(model: LogModel) -> pd.DataFrame:
     fetched = final["t_fetched"].to_numpy()
     table["t_fetched"] = fetched
     table["fetch_wait"] = np.where(status == STATUSES.index("delivered"), fetched - t_done, np.nan)
+    delays = _delays(model, final["reason_row"].to_numpy())
+    for index, letter in enumerate("abcd"):
+        table[f"delay_{letter}"] = delays[:, index]
     return table
+
+
+def _delays(model: LogModel, rows: np.ndarray) -> np.ndarray:
+    """Return the ``delays=a/b/c/d`` of each row's detail as an (n, 4) array (NaN: none).
+
+    Parsed once per distinct detail text (docs/design.md section 3: every per-recipient
+    outcome ends its detail with it); the detail itself is left as it is.
+    """
+    detail = model.log.take("detail", rows)
+    found = pd.Series(np.asarray(detail.categories, dtype=object), dtype=object).str.extract(
+        _DELAYS
+    )
+    values = found.astype(np.float64).to_numpy().reshape(-1, 4)
+    if not len(values):
+        return np.full((len(rows), 4), np.nan)
+    return values[np.asarray(detail.codes)]
 
 
 def messages(model: LogModel) -> pd.DataFrame:

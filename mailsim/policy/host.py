@@ -3,10 +3,11 @@
 It composes trivial-rewrite(8) (:mod:`~mailsim.policy.rewrite`), mynetworks
 (:mod:`~mailsim.policy.network`), the smtpd(8) recipient restrictions
 (:mod:`~mailsim.policy.restrictions`), local(8) users and aliases (:mod:`~mailsim.policy.local`),
-the size, quota and process limits (:mod:`~mailsim.policy.limits`) and qmgr(8) retry timing
-(:mod:`~mailsim.policy.retry`). Everything that depends only on the settings is computed in
-``__init__``; the per-message methods are dictionary lookups and cached resolutions, because
-the simulation calls them once per recipient of every message.
+the size, quota and process limits (:mod:`~mailsim.policy.limits`), the MDA's recipes
+(:mod:`~mailsim.policy.mda`) and qmgr(8) retry timing (:mod:`~mailsim.policy.retry`).
+Everything that depends only on the settings is computed in ``__init__``; the per-message
+methods are dictionary lookups and cached resolutions, because the simulation calls them once
+per recipient of every message.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from __future__ import annotations
 from mailsim.policy.address import split_address
 from mailsim.policy.limits import HostLimits
 from mailsim.policy.local import LocalRecipients
+from mailsim.policy.mda import INBOX, MDADecision, MDAFilter, build_filters
 from mailsim.policy.network import NetworkList, mynetworks_from_style
 from mailsim.policy.params import param
 from mailsim.policy.reply import R501_BAD_SENDER_SYNTAX, SMTPReply, banner
 from mailsim.policy.restrictions import RecipientRestrictions
 from mailsim.policy.retry import RetryPolicy
 from mailsim.policy.rewrite import LocalTarget, Resolution, TrivialRewrite
+from mailsim.policy.scheduler import TransportScheduling
 from mailsim.policy.session import ClientSession
 from mailsim.scenario.model import DNSConfig, Host, Scenario
 from mailsim.scenario.postfix import PostfixSettings
@@ -52,6 +55,12 @@ class HostPolicy:
         )
         self.limits = HostLimits(settings, maildir=self.local.maildir)
         self.retry = RetryPolicy(settings)
+        self._scheduling: dict[str, TransportScheduling] = {}
+        own_rules = {
+            user.local_part: user.mda_rules for user in scenario.users if user.host == host.name
+        }
+        #: MDA filter per login name that has rules (site or own); empty: no rules on the host
+        self.mda_filters: dict[str, MDAFilter] = build_filters(host.mda_rules, own_rules, users)
         self.recipient_limit = settings.integer("smtpd_recipient_limit")
         self._banner = banner(_banner_text(settings))
         self._mailbox_paths: dict[str, str] = {}
@@ -120,11 +129,35 @@ class HostPolicy:
             path = self._mailbox_paths[local_user] = self.local.mailbox_path(local_user)
         return path
 
-    def check_quota(self, mailbox_bytes: int, message_size: int, user: str) -> SMTPReply:
+    def check_quota(
+        self, mailbox_bytes: int, message_size: int, user: str, folder: str = ""
+    ) -> SMTPReply:
         """Return 250 2.0.0 when the message fits under mailbox_size_limit, else local(8)'s
-        552 5.2.2 bounce (0 = unlimited; see :mod:`mailsim.policy.limits` for maildir)."""
+        552 5.2.2 bounce (0 = unlimited; see :mod:`mailsim.policy.limits` for maildir).
+
+        ``folder`` is an MDA folder (its own file or directory, see :meth:`folder_path`);
+        ``mailbox_bytes`` is then that folder's size.
+        """
         user = split_address(user)[0] if "@" in user else user
-        return self.limits.check_quota(mailbox_bytes, message_size, self.mailbox_path(user), user)
+        path = self.folder_path(user, folder) if folder else self.mailbox_path(user)
+        return self.limits.check_quota(mailbox_bytes, message_size, path, user)
+
+    # -- the MDA (mailbox_command: procmail, maildrop) -----------------------------------------
+    def mda_decision(
+        self, user: str, sender: str, size: int, headers: tuple[tuple[str, str], ...]
+    ) -> MDADecision:
+        """Return what the site's and then ``user``'s recipes do with a message (the first
+        rule that matches decides; :data:`~mailsim.policy.mda.INBOX` when none does)."""
+        found = self.mda_filters.get(user.lower())
+        return INBOX if found is None else found.decide(sender, size, headers)
+
+    def folder_path(self, user: str, folder: str) -> str:
+        """Return where the MDA files ``folder`` of ``user``: a Maildir++ sub-folder of the
+        maildir (``/home/jura/Maildir/.Spam/``), or for mbox a file in the home directory,
+        procmail's default $MAILDIR (``/home/jura/Spam``, procmailrc(5))."""
+        if self.local.maildir:
+            return f"{self.mailbox_path(user)}{folder.strip('/')}/"
+        return f"/home/{user}/{folder.strip('/')}"
 
     # -- limits ----------------------------------------------------------------------------------
     @property
@@ -179,6 +212,20 @@ class HostPolicy:
     def bounce_queue_lifetime(self) -> float:
         """Seconds a bounce (null sender) may stay in the queue."""
         return self.retry.bounce_queue_lifetime
+
+    def scheduling(self, transport: str) -> TransportScheduling:
+        """Return qmgr(8)'s concurrency and batching parameters for ``transport``
+        (:mod:`~mailsim.policy.scheduler`; read once per transport)."""
+        found = self._scheduling.get(transport)
+        if found is None:
+            found = TransportScheduling.from_settings(self.settings, transport)
+            self._scheduling[transport] = found
+        return found
+
+    @property
+    def bounce_size_limit(self) -> int:
+        """Bytes of the original message a non-delivery notification returns (bounce(8))."""
+        return self.settings.integer("bounce_size_limit")
 
 
 def _mynetworks(settings: PostfixSettings, host: Host) -> NetworkList:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mailsim.scenario.configfile import scan_aliases, scan_main_cf, split_alias_values
+from mailsim.scenario.faultconf import build_behaviour
+from mailsim.scenario.mdaconf import build_mda_rules
 from mailsim.scenario.model import DAEMONS, SERVICES, Capacity, Distribution, Host
 from mailsim.scenario.postfix import (
     BOOLEAN_PARAMETERS,
@@ -25,6 +27,7 @@ from mailsim.scenario.postfix import (
     has_relay_control,
 )
 from mailsim.scenario.suggest import HOST_KEYS, POSTFIX_PARAMETERS, closest
+from mailsim.scenario.traffic import mail_address
 from mailsim.scenario.validate import Checker, Where, describe
 from mailsim.units import parse_size
 
@@ -84,6 +87,7 @@ def build_host(chk: Checker, at: Where, name: str, value: object, base_dir: Path
         "a mailbox format",
     )
     settings = _settings(chk, at, name, data, base_dir)
+    rules = build_mda_rules(chk, at.key("mda_rules", data), data.get("mda_rules"), mail_address)
     return Host(
         name=name,
         address=address,
@@ -93,6 +97,8 @@ def build_host(chk: Checker, at: Where, name: str, value: object, base_dir: Path
         aliases=_aliases(chk, at, data, base_dir),
         capacity=_capacity(chk, at.key("capacity", data), data.get("capacity")),
         mailbox_format="mbox" if mailbox_format == "mbox" else "maildir",
+        mda_rules=rules,
+        behaviour=build_behaviour(chk, at.key("behaviour", data), data.get("behaviour")),
     )
 
 

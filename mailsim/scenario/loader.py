@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from mailsim.errors import ScenarioError, ScenarioIssue
+from mailsim.scenario.faultconf import build_dns_faults
 from mailsim.scenario.hostconf import build_host
 from mailsim.scenario.model import (
     Distribution,
@@ -205,7 +206,8 @@ def _dns(chk: Checker, at: Where, value: object) -> DNSConfig:
         zone = _zone(chk, at.key("zones", data).key(origin, zone_map), str(origin), spec)
         if zone is not None:
             zones[zone.origin] = zone
-    return DNSConfig(zones=zones, lookup_time=lookup)
+    faults = build_dns_faults(chk, at.key("faults", data), data.get("faults"))
+    return DNSConfig(zones=zones, lookup_time=lookup, faults=faults)
 
 
 def _zone(chk: Checker, at: Where, origin: str, value: object) -> Zone | None:

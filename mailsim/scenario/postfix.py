@@ -109,7 +109,41 @@ POSTFIX_DEFAULTS: dict[str, str] = {
     # local(8) and bounce(8)
     "double_bounce_sender": "double-bounce",
     # --- qmgr(8) scheduler, retries and notifications (issue 3: queue manager) ---
+    # SCHEDULER_README "Concurrency configuration parameters"; transport-specific names default
+    # to the default_ ones as postconf -d shows them
+    "default_destination_concurrency_positive_feedback": "1",
+    "default_destination_concurrency_negative_feedback": "1",
+    "default_destination_concurrency_failed_cohort_limit": "1",
+    "smtp_initial_destination_concurrency": "$initial_destination_concurrency",
+    "smtp_destination_concurrency_positive_feedback": (
+        "$default_destination_concurrency_positive_feedback"
+    ),
+    "smtp_destination_concurrency_negative_feedback": (
+        "$default_destination_concurrency_negative_feedback"
+    ),
+    "smtp_destination_concurrency_failed_cohort_limit": (
+        "$default_destination_concurrency_failed_cohort_limit"
+    ),
+    "local_initial_destination_concurrency": "$initial_destination_concurrency",
+    "local_destination_concurrency_positive_feedback": (
+        "$default_destination_concurrency_positive_feedback"
+    ),
+    "local_destination_concurrency_negative_feedback": (
+        "$default_destination_concurrency_negative_feedback"
+    ),
+    "local_destination_concurrency_failed_cohort_limit": (
+        "$default_destination_concurrency_failed_cohort_limit"
+    ),
+    # bounce(8): how much of the original message a non-delivery notification returns
+    "bounce_size_limit": "50000",
+    # not Postfix: "postfix" models qmgr_queue.c's feedback arithmetic (Postfix 3.x), "readme"
+    # SCHEDULER_README's pseudocode (mailsim.policy.scheduler explains the difference)
+    "mailsim_concurrency_feedback_style": "postfix",
     # --- smtp(8) client and DNS (issue 3: DNS, network and faults) ---
+    # smtp_connect_timeout, smtp_mx_address_limit and smtp_mx_session_limit are listed above
+    "smtp_randomize_addresses": "yes",
+    "smtp_skip_5xx_greeting": "yes",
+    "smtp_defer_if_no_mx_address_found": "no",
     "smtpd_banner": "$myhostname ESMTP $mail_name",
 }
 
@@ -197,6 +231,7 @@ TIME_PARAMETERS: frozenset[str] = frozenset(
 #: Parameters whose value is ``yes`` or ``no`` (case does not matter to Postfix).
 BOOLEAN_PARAMETERS: frozenset[str] = frozenset(
     {"smtpd_sasl_auth_enable", "smtpd_tls_auth_only", "disable_vrfy_command"}
+    | {"smtp_randomize_addresses", "smtp_skip_5xx_greeting", "smtp_defer_if_no_mx_address_found"}
 )
 
 _NAME = re.compile(r"[A-Za-z0-9_]+")

@@ -14,10 +14,20 @@ from mailsim.scenario.postfix import KNOWN_UNMODELLED, POSTFIX_DEFAULTS
 
 __all__ = [
     "DISTRIBUTION_PARAMETERS",
+    "BEHAVIOUR_KEYS",
+    "DNS_FAULT_KEYS",
+    "DNS_FAULT_KINDS",
     "DNS_KEYS",
+    "GREYLIST_KEYS",
+    "OUTAGE_KEYS",
+    "REPLY_RULE_KEYS",
+    "SMTP_STAGES",
     "FETCH_KEYS",
+    "HEADER_SET_KEYS",
     "HOST_KEYS",
     "LINK_KEYS",
+    "MDA_ACTIONS",
+    "MDA_RULE_KEYS",
     "MX_KEYS",
     "POSTFIX_PARAMETERS",
     "STREAM_KEYS",
@@ -41,7 +51,7 @@ TOP_KEYS = (
     "links",
     "workload",
 )
-DNS_KEYS = ("lookup_time", "zones")
+DNS_KEYS = ("lookup_time", "zones", "faults")
 ZONE_KEYS = ("ttl", "mx", "a")
 MX_KEYS = ("preference", "exchange")
 HOST_KEYS = (
@@ -54,6 +64,8 @@ HOST_KEYS = (
     "aliases",
     "postfix",
     "capacity",
+    "mda_rules",
+    "behaviour",
 )
 USER_KEYS = (
     "address",
@@ -64,8 +76,17 @@ USER_KEYS = (
     "submit_service",
     "sasl",
     "fetch",
+    "mda_rules",
 )
 FETCH_KEYS = ("protocol", "interval", "host")
+# faults (issue 3): a host's misbehaving SMTP server, the resolver's failures
+BEHAVIOUR_KEYS = ("down", "replies", "greylist", "session_limit", "session_limit_reply")
+OUTAGE_KEYS = ("start", "end")
+REPLY_RULE_KEYS = ("reply", "stage", "probability", "start", "end", "recipients")
+GREYLIST_KEYS = ("delay", "reply")
+SMTP_STAGES = ("connect", "helo", "mail", "rcpt", "data")
+DNS_FAULT_KEYS = ("domain", "kind", "start", "end")
+DNS_FAULT_KINDS = ("servfail", "timeout", "nxdomain")
 LINK_KEYS = ("between", "latency", "bandwidth")
 WORKLOAD_KEYS = ("streams",)
 STREAM_KEYS = (
@@ -80,8 +101,26 @@ STREAM_KEYS = (
     "connect_to",
     "client_address",
     "service",
+    "headers",
 )
 WEIGHTED_KEYS = ("address", "weight")
+#: ``streams[i].headers`` items: one set of message headers and its weight.
+HEADER_SET_KEYS = ("headers", "weight")
+#: An MDA recipe (``hosts.<name>.mda_rules[i]``, ``users[i].mda_rules[i]``), model.MDARule.
+MDA_RULE_KEYS = (
+    "action",
+    "name",
+    "header",
+    "pattern",
+    "sender",
+    "min_size",
+    "max_size",
+    "folder",
+    "forward_to",
+    "vacation_period",
+    "vacation_text",
+)
+MDA_ACTIONS = ("folder", "discard", "forward", "vacation")
 
 #: Distribution kind -> the parameters it takes (besides ``dist``), see model.Distribution.
 DISTRIBUTION_PARAMETERS: dict[str, tuple[str, ...]] = {

@@ -13,9 +13,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mailsim.scenario.mdaconf import build_mda_rules, header_name
 from mailsim.scenario.model import FetchConfig, Host, Stream, User, Weighted, Workload
 from mailsim.scenario.suggest import (
     FETCH_KEYS,
+    HEADER_SET_KEYS,
     STREAM_KEYS,
     USER_KEYS,
     WEIGHTED_KEYS,
@@ -87,6 +89,9 @@ def _user_fields(
         "submit_service": service,
         "sasl": sasl,
         "fetch": _fetch(chk, at.key("fetch", data), data.get("fetch"), host, hosts),
+        "mda_rules": build_mda_rules(
+            chk, at.key("mda_rules", data), data.get("mda_rules"), mail_address
+        ),
     }
 
 
@@ -257,9 +262,12 @@ def _stream(
             where = at.key("senders", data).index(position, data.get("senders"))
             expected = "a user of the scenario, or connect_to and client_address for an outsider"
             chk.issue(where, expected, repr(sender.value))
+    headers = _header_sets(chk, at.key("headers", data), data.get("headers"))
     if rate is None or start is None or not senders or not recipients or per_message is None:
         return None
     optional: dict[str, Any] = {} if size is None else {"size": size}
+    if headers:
+        optional["headers"] = headers
     return Stream(
         name=name,
         rate=rate,
@@ -302,6 +310,39 @@ def _weighted(chk: Checker, at: Where, value: object) -> list[tuple[int, Weighte
     if chosen and len(chosen) == len(items) and not any(w.weight > 0 for _, w in chosen):
         chk.issue(at, "at least one weight > 0", "all weights 0")
     return chosen
+
+
+def _header_sets(
+    chk: Checker, at: Where, value: object
+) -> tuple[tuple[tuple[tuple[str, str], ...], float], ...]:
+    """Return a stream's weighted header sets: ``[{headers: {Subject: ...}, weight: 2}, ...]``.
+
+    Each message of the stream gets one set, chosen by weight; an empty set (``headers: {}``)
+    stands for messages without any of the headers the rules look at.
+    """
+    items = chk.sequence(at, value) or ()
+    sets: list[tuple[tuple[tuple[str, str], ...], float]] = []
+    for index, item in enumerate(items):
+        where = at.index(index, items)
+        required = {"headers": "a mapping of header names to values, such as {Subject: Hi}"}
+        data = chk.fields(where, item, "header set", HEADER_SET_KEYS, required)
+        if data is None or data.get("headers") is None:
+            continue
+        block = chk.mapping(where.key("headers", data), data.get("headers"))
+        weight = chk.number(where.key("weight", data), data.get("weight", 1.0), "a weight >= 0")
+        pairs: list[tuple[str, str]] = []
+        for name, text in (block or {}).items():
+            field = where.key("headers", data).key(name, block)
+            checked = header_name(chk, field, name)
+            if not isinstance(text, str | int | float) or isinstance(text, bool):
+                chk.issue(field, "the header's value (text)", describe(text))
+            elif checked is not None:
+                pairs.append((checked, str(text)))
+        if block is not None and weight is not None and len(pairs) == len(block):
+            sets.append((tuple(pairs), weight))
+    if sets and len(sets) == len(items) and not any(weight > 0 for _, weight in sets):
+        chk.issue(at, "at least one weight > 0", "all weights 0")
+    return tuple(sets)
 
 
 def _per_message(

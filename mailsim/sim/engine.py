@@ -20,6 +20,7 @@ from mailsim.sim.dns import ZoneResolver
 from mailsim.sim.mailbox import Mailbox
 from mailsim.sim.mta import MTANode
 from mailsim.sim.network import Network
+from mailsim.sim.postsuper import QueueOperations
 from mailsim.sim.qmgr import QueueManager
 from mailsim.streams import RandomStreams
 from mailsim.workload.poisson import scenario_arrivals
@@ -28,7 +29,10 @@ from mailsim.workload.records import Arrival
 if TYPE_CHECKING:
     from mailsim.analysis import Run
 
-__all__ = ["Simulation", "simulate"]
+__all__ = ["FIRST_CREATED_MSG_ID", "Simulation", "simulate"]
+
+#: Message ids of mail the system creates itself start here (arrival ids count up from 1).
+FIRST_CREATED_MSG_ID = 1 << 30
 
 
 class Simulation:
@@ -61,12 +65,47 @@ class Simulation:
             arrivals if arrivals is not None else scenario_arrivals(scenario, self.streams)
         )
         self.arrived = 0
+        self._next_msg_id = FIRST_CREATED_MSG_ID
         self._next_arrival: Arrival | None = None
         self._feed()
         for user in scenario.users:
             if user.fetch is not None:
                 server = self.nodes[user.fetch.host or user.host]
                 self.env.process(Fetcher(self, user, server).run())
+
+    def new_msg_id(self) -> int:
+        """Return a run-wide id for a message the mail system writes itself (bounce and delay
+        notifications, vacation replies): 2**30, 2**30 + 1, ...; arrivals count up from 1."""
+        found = self._next_msg_id
+        self._next_msg_id += 1
+        return found
+
+    # -- postsuper(1) and postqueue(1): call between run() calls; they act at the current time --
+    def hold(self, node: str, queue_id: int | str) -> bool:
+        """``postsuper -h``: put message ``queue_id`` (int, or hex as the log prints it) of
+        host ``node`` on hold; return whether it was found (see :mod:`mailsim.sim.postsuper`)."""
+        return self._queue_operations(node).hold(_queue_id(queue_id))
+
+    def release(self, node: str, queue_id: int | str) -> bool:
+        """``postsuper -H``: release a held message to the deferred queue."""
+        return self._queue_operations(node).release(_queue_id(queue_id))
+
+    def requeue(self, node: str, queue_id: int | str) -> bool:
+        """``postsuper -r``: requeue a message through cleanup (it gets a new queue id)."""
+        return self._queue_operations(node).requeue(_queue_id(queue_id))
+
+    def flush(self, node: str) -> None:
+        """``postqueue -f``: revive dead destinations and retry all deferred mail now."""
+        self._queue_operations(node).flush()
+
+    def _queue_operations(self, node: str) -> QueueOperations:
+        found = self.nodes.get(node)
+        if found is None:
+            raise ValueError(f"unknown host {node!r} (hosts: {', '.join(self.nodes)})")
+        qmgr = found.qmgr
+        if not isinstance(qmgr, QueueOperations):
+            raise TypeError(f"{node}: queue manager {type(qmgr).__name__} has no postsuper")
+        return qmgr
 
     def mta_at(self, address: str) -> MTANode | None:
         """Return the node listening on ``address``, or None (connection refused)."""
@@ -107,6 +146,16 @@ class Simulation:
                 self.env.run(until=min(end, self.env.now + step))
                 progress(self.env.now)
         self.log.compact()
+
+
+def _queue_id(queue_id: int | str) -> int:
+    """Return a queue id given as an int or as the hex string the log prints."""
+    if isinstance(queue_id, int):
+        return queue_id
+    try:
+        return int(queue_id, 16)
+    except ValueError:
+        raise ValueError(f"not a queue id: {queue_id!r}") from None
 
 
 def simulate(

@@ -9,21 +9,29 @@ queue and this node dispatches one delivery job per recipient to local(8) (whose
 ``local_destination_concurrency_limit`` applies per recipient) or one per destination and
 ``smtp_destination_recipient_limit`` recipients to smtp(8), whose client resolves the MX hosts,
 tries them in preference order and holds a session on the next MTA's smtpd.
+
+A host whose scenario gives it faults (``Host.behaviour``: outages, refusals, greylisting, a
+session limit) runs its smtpd's connect, EHLO, envelope and end-of-data steps through
+:class:`~mailsim.sim.smtpd_faults.FaultySMTPD`. The choice is made once, when the node is built:
+a healthy host's smtpd runs the plain code, with no fault check per message.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from mailsim.policy import ClientSession, HostPolicy, SMTPReply
 from mailsim.scenario.model import Host
+from mailsim.sim.faults import ServerFaults, SessionRefusal
 from mailsim.sim.local import LocalDelivery
 from mailsim.sim.qmgr import QueueManager, SimpleQueueManager
 from mailsim.sim.records import DeliveryJob, QueueFile, SessionResult, SMTPTransaction
 from mailsim.sim.smtp import SMTPDelivery
+from mailsim.sim.smtpd_faults import FaultySMTPD
 from mailsim.sim.stage import Gate, TimedStage
 from mailsim.streams import BatchSampler
 
@@ -33,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["MTANode"]
 
 #: MAIL reply, RCPT replies, accepted recipients (canonical), canonical sender
-_Decision = tuple[SMTPReply, dict[str, SMTPReply], list[str], str]
+Decision = tuple[SMTPReply, dict[str, SMTPReply], list[str], str]
 _DECISION_CACHE = 1 << 16
 
 
@@ -49,14 +57,33 @@ class MTANode:
         self.policy = HostPolicy(host, sim.scenario)
         self._append = sim.log.append
         self._next_qid = (zlib.crc32(host.name.encode()) & 0xFFFFFF) << 16
-        self._decisions: dict[tuple[str, str, str, tuple[str, ...]], _Decision] = {}
+        self._decisions: dict[tuple[str, str, str, tuple[str, ...]], Decision] = {}
         self._sessions: dict[tuple[str, str], ClientSession] = {}
         self._canonical: dict[str, str] = {}
         self._session_time = sim.network.session_time
         self._fetch_stages: dict[str, TimedStage[Any]] = {}
-        self._smtpd_sampler = self.sampler("smtpd")
+        self.smtpd_sampler = self.sampler("smtpd")
+        #: what the scenario makes this host's smtpd do wrong; None for a healthy host, whose
+        #: smtpd then runs exactly the code it would without faults
+        self.faults: ServerFaults | None = None
+        faulty: FaultySMTPD | None = None
+        if not host.behaviour.healthy:
+            self.faults = ServerFaults(host.behaviour, sim.streams.generator(f"faults/{self.name}"))
+            faulty = FaultySMTPD(self, self.faults)
         self.smtpd: Gate[SMTPTransaction] = Gate(
-            f"{self.name}/smtpd", self.policy.process_limit("smtpd"), self._smtpd_serve
+            f"{self.name}/smtpd",
+            self.policy.process_limit("smtpd"),
+            self.smtpd_serve if faulty is None else faulty.serve,
+        )
+        #: a client connects to this host's smtpd (it may wait for a free process)
+        self.receive: Callable[[SMTPTransaction], None] = (
+            self.smtpd.arrive if faulty is None else faulty.connect
+        )
+        self._envelope: Callable[[SMTPTransaction], Decision] = (
+            self.decide_envelope if faulty is None else faulty.decide_envelope
+        )
+        self._end_of_data: Callable[[int], SMTPReply] = (
+            self.policy.limits.check_message_size if faulty is None else faulty.end_of_data
         )
         self.cleanup: TimedStage[tuple[QueueFile, SMTPTransaction | None]] = TimedStage(
             self.env,
@@ -171,15 +198,12 @@ class MTANode:
         )
 
     # -- smtpd ----------------------------------------------------------------------------------
-    def receive(self, transaction: SMTPTransaction) -> None:
-        """A client connects to this host's smtpd (it may wait for a free process)."""
-        self.smtpd.arrive(transaction)
-
     def receive_event(self, event: Any) -> None:
-        """Callback form of :meth:`receive` for a Timeout carrying the transaction."""
-        self.smtpd.arrive(event._value)
+        """Callback form of :attr:`receive` for a Timeout carrying the transaction."""
+        self.receive(event._value)
 
-    def _smtpd_serve(self, tx: SMTPTransaction) -> None:
+    def smtpd_serve(self, tx: SMTPTransaction) -> None:
+        """An smtpd process takes the connection: service time plus the session's wire time."""
         tx.connected_at = self.env._now
         self._append(
             (
@@ -197,9 +221,7 @@ class MTANode:
                 "",
             )
         )
-        delay = next(self._smtpd_sampler) + self._session_time(
-            tx.client_address, self.name, tx.size
-        )
+        delay = next(self.smtpd_sampler) + self._session_time(tx.client_address, self.name, tx.size)
         simpy.events.Timeout(self.env, delay, tx).callbacks.append(self._smtpd_decide)
 
     def canonicalize(self, address: str) -> str:
@@ -218,7 +240,7 @@ class MTANode:
             )
         return session
 
-    def _decide_envelope(self, tx: SMTPTransaction) -> _Decision:
+    def decide_envelope(self, tx: SMTPTransaction) -> Decision:
         """Ask the policy about MAIL FROM (without SIZE) and each RCPT TO of ``tx``.
 
         The answers depend only on client, SASL identity, sender and recipients, so they are
@@ -246,8 +268,9 @@ class MTANode:
 
     def _smtpd_decide(self, event: Any) -> None:
         tx: SMTPTransaction = event._value
-        mail, replies, accepted, sender = self._decide_envelope(tx)
+        mail, replies, accepted, sender = self._envelope(tx)
         refusal = mail if not mail.ok else self.policy.limits.check_declared_size(tx.size)
+        stage = "mail"
         if refusal.ok:
             for rcpt, reply in replies.items():
                 if not reply.ok:
@@ -263,7 +286,8 @@ class MTANode:
                         detail=f"RCPT from {tx.client_label}: {reply}",
                     )
             if accepted:
-                refusal = self.policy.limits.check_message_size(tx.size)
+                stage = "data"
+                refusal = self._end_of_data(tx.size)
         if not refusal.ok:
             self.emit(
                 "smtpd",
@@ -275,8 +299,14 @@ class MTANode:
                 relay=tx.client_label,
                 detail=str(refusal),
             )
-            replies = dict.fromkeys(tx.recipients, refusal)
-            accepted = []
+            if stage == "mail":
+                replies = dict.fromkeys(tx.recipients, refusal)
+            else:  # recipients refused at RCPT keep their reply
+                replies = {r: refusal if reply.ok else reply for r, reply in replies.items()}
+            self.smtpd.release()
+            if tx.on_reply is not None:
+                tx.on_reply(SessionRefusal(replies, stage=stage, reply=refusal))
+            return
         if not accepted:
             self.smtpd.release()
             if tx.on_reply is not None:

@@ -2,8 +2,11 @@
 
 Inter-arrival times are exponential with mean 1/rate. Senders are drawn by weight, recipients
 without replacement by weight (the Gumbel top-k trick: exact successive sampling proportional
-to weight, vectorised over a batch), sizes from the stream's size distribution. Everything is
-drawn in numpy batches from the stream's own named random stream.
+to weight, vectorised over a batch), sizes from the stream's size distribution, and, for a
+stream that lists header sets (``Stream.headers``: subjects and the like, which MDA rules
+match), one set per message by weight. Everything is drawn in numpy batches from the stream's
+own named random stream; a stream without header sets draws nothing for them, so its arrivals
+are the same as before header sets existed.
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ __all__ = ["stream_arrivals", "scenario_arrivals"]
 _BATCH = 4096
 _CELLS = 1 << 21  # batch x population cells drawn at once for recipient choice
 
+Headers = tuple[tuple[str, str], ...]
+_NO_HEADERS: Headers = ()
+
 
 def stream_arrivals(
     stream: Stream, generator: np.random.Generator, horizon: float
-) -> Iterator[tuple[float, str, tuple[str, ...], int]]:
-    """Yield (t, sender, recipients, size) for ``stream`` until min(stream.stop, horizon)."""
+) -> Iterator[tuple[float, str, tuple[str, ...], int, Headers]]:
+    """Yield (t, sender, recipients, size, headers) for ``stream`` until min(stream.stop,
+    horizon); ``headers`` is () unless the stream lists header sets."""
     stop = horizon if stream.stop is None else min(stream.stop, horizon)
     if stream.rate <= 0 or stop <= stream.start or not stream.senders or not stream.recipients:
         return
@@ -38,6 +45,8 @@ def stream_arrivals(
     high = min(high, len(population))
     low = min(low, high)
     size = stream.size
+    header_sets = [headers for headers, _ in stream.headers]
+    header_p = _probabilities([weight for _, weight in stream.headers]) if header_sets else None
     batch = max(1, min(_BATCH, _CELLS // max(1, len(population))))
     t = stream.start
     while True:
@@ -47,6 +56,11 @@ def stream_arrivals(
         counts = generator.integers(low, high + 1, size=batch)
         chosen = _top_k(generator, log_weights, batch, high)
         sizes = _sizes(generator, size, batch)
+        headers = (
+            [header_sets[k] for k in generator.choice(len(header_sets), size=batch, p=header_p)]
+            if header_p is not None
+            else None
+        )
         for i in range(batch):
             now = float(times[i])
             if now >= stop:
@@ -57,6 +71,7 @@ def stream_arrivals(
                 senders[sender_index[i]],
                 tuple(population[j] for j in picks),
                 int(sizes[i]),
+                _NO_HEADERS if headers is None else headers[i],
             )
         t = float(times[-1])
 
@@ -75,13 +90,13 @@ def scenario_arrivals(scenario: Scenario, streams: RandomStreams) -> Iterator[Ar
         stream = scenario.workload.streams[0]
         generator = streams.generator(f"workload/{stream.name}")
         extra = (stream.name, stream.client_address, stream.connect_to, stream.service)
-        for number, (t, sender, rcpts, size) in enumerate(
+        for number, (t, sender, rcpts, size, headers) in enumerate(
             stream_arrivals(stream, generator, scenario.duration), start=1
         ):
-            yield Arrival(t, number, sender, rcpts, size, *extra)
+            yield Arrival(t, number, sender, rcpts, size, *extra, headers)
         return
     merged = heapq.merge(*iterators, key=lambda item: (item[0], item[1]))
-    for number, (t, _order, name, sender, rcpts, size) in enumerate(merged, start=1):
+    for number, (t, _order, name, sender, rcpts, size, headers) in enumerate(merged, start=1):
         stream = by_stream[name]
         yield Arrival(
             t=t,
@@ -93,15 +108,16 @@ def scenario_arrivals(scenario: Scenario, streams: RandomStreams) -> Iterator[Ar
             client_address=stream.client_address,
             connect_to=stream.connect_to,
             service=stream.service,
+            headers=headers,
         )
 
 
 def _tagged(
     order: int, stream: Stream, generator: np.random.Generator, horizon: float
-) -> Iterator[tuple[float, int, str, str, tuple[str, ...], int]]:
+) -> Iterator[tuple[float, int, str, str, tuple[str, ...], int, Headers]]:
     """Yield a stream's arrivals tagged with its position (the tie-breaker) and name."""
-    for t, sender, recipients, size in stream_arrivals(stream, generator, horizon):
-        yield t, order, stream.name, sender, recipients, size
+    for t, sender, recipients, size, headers in stream_arrivals(stream, generator, horizon):
+        yield t, order, stream.name, sender, recipients, size, headers
 
 
 def _probabilities(weights: list[float]) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
