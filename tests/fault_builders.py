@@ -21,7 +21,7 @@ from mailsim.scenario.model import (
 )
 from mailsim.sim import Simulation
 from mailsim.sim.mta import MTANode
-from mailsim.sim.qmgr import QueueManager, SimpleQueueManager
+from mailsim.sim.qmgr import PostfixQueueManager, QueueManager
 from mailsim.sim.records import DeliveryJob
 from mailsim.workload import Arrival
 
@@ -115,7 +115,7 @@ def recording_qmgr(sink: list[tuple[str, str]]) -> Callable[[MTANode], QueueMana
     """A queue-manager factory that records (nexthop, site_failure) of every finished job."""
 
     def factory(node: MTANode) -> QueueManager:
-        qmgr = SimpleQueueManager(node)
+        qmgr = PostfixQueueManager(node)
         delivered = qmgr.delivered
 
         def record(job: DeliveryJob, site_failure: str = "") -> None:

@@ -145,8 +145,8 @@ def test_linear_and_custom_buckets(run: Run) -> None:
 
 
 def test_bad_arguments_say_what_is_allowed(run: Run) -> None:
-    with pytest.raises(ValueError, match=r"unknown queue \['hold'\]"):
-        run.qshape(NEO, ("hold",))
+    with pytest.raises(ValueError, match=r"unknown queue \['maildrop'\]"):
+        run.qshape(NEO, ("maildrop",))
     with pytest.raises(ValueError, match="by must be 'recipient' or 'sender'"):
         run.qshape(NEO, by="domain")
     with pytest.raises(ValueError, match="unknown node 'nowhere'"):

@@ -125,8 +125,8 @@ def test_time_average_depth_is_the_integral_of_the_step_function(example: Run) -
     active = (1.0 + 1.0 + 0.2 + 0.4 + 2.0) / 315.0
     assert example.time_average_depth(NEO, "active") == pytest.approx(active)
     assert example.time_average_depth(MX, "deferred", 0.0, 10.0) == 0.0
-    with pytest.raises(ValueError, match="unknown queue 'hold'"):
-        example.time_average_depth(NEO, "hold")
+    with pytest.raises(ValueError, match="unknown queue 'maildrop'"):
+        example.time_average_depth(NEO, "maildrop")
     with pytest.raises(ValueError, match="empty averaging window"):
         example.time_average_depth(NEO, "active", 10.0, 10.0)
 

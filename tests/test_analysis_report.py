@@ -127,7 +127,7 @@ def test_plots_of_a_run_without_deliveries_say_so() -> None:
 
 def test_plot_queue_depth_rejects_unknown_queue(example: Run) -> None:
     with pytest.raises(ValueError, match="unknown queue"):
-        plot_queue_depth(example, queues=["hold"])
+        plot_queue_depth(example, queues=["maildrop"])
 
 
 def test_long_queue_series_are_drawn_as_their_peak_per_bin(example: Run) -> None:

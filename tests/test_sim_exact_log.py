@@ -226,11 +226,11 @@ def test_pop3_client_fetches_at_its_poll_and_the_phase_comes_from_its_stream() -
 
 def test_queue_manager_is_replaceable() -> None:
     """The engine builds each node's qmgr through a factory (issue 3 plugs in its own)."""
-    from mailsim.sim.qmgr import SimpleQueueManager
+    from mailsim.sim.qmgr import PostfixQueueManager
 
     built: list[str] = []
 
-    class Counting(SimpleQueueManager):
+    class Counting(PostfixQueueManager):
         def enqueue(self, queue_file):  # type: ignore[no-untyped-def]
             built.append(self.node.name)
             super().enqueue(queue_file)

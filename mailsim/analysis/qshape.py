@@ -7,8 +7,8 @@ What qshape shows (QSHAPE_README, "Introducing the qshape tool"; qshape.pl in Po
   can be asked for (``deferred``; ``incoming active deferred``). A queue file is in a queue from
   the message-level transition that put it there (cleanup ``queued``, qmgr ``active``/
   ``deferred``) up to the next one (:mod:`mailsim.analysis.visit`); at the instant of a
-  transition it is already in the new queue. Postfix's ``hold`` and ``maildrop`` queues are not
-  modelled.
+  transition it is already in the new queue. ``hold`` holds what postsuper -h put there;
+  Postfix's ``maildrop`` queue (local sendmail submissions) is not modelled.
 - **Age.** qshape takes the queue file's arrival time (its ``T`` record, written when the
   message arrived) and counts ``now - arrival``, whatever queue the file is in now; here the
   arrival is the start of the visit (smtpd ``connect``, else the file's first row), the same

@@ -13,7 +13,8 @@ Theory of operation. A *visit* is one stay of a message at one MTA node. It has 
 A session with a file is one visit; a session without one (everything rejected) is a visit of its
 own, and so is a file without a session (a message picked up locally). Queue states come from the
 message-level transitions of each file: ``queued`` -> incoming, ``active`` -> active, ``deferred``
-without recipient -> deferred, ``removed`` or ``expired`` -> gone.
+without recipient -> deferred, postsuper's ``hold`` -> hold and ``released`` -> deferred,
+``removed``, ``expired`` or ``requeued`` (a new queue file takes over) -> gone.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ __all__ = ["GONE", "QUEUES", "Visits", "first_per_group", "group_ends", "group_s
 
 #: Queue state codes; 0 means the queue file is gone (or not yet there).
 GONE = 0
-QUEUES: tuple[str, ...] = ("incoming", "active", "deferred")
+QUEUES: tuple[str, ...] = ("incoming", "active", "deferred", "hold")
 
 #: Message-level queue transitions and the state each leads to (1-based index into QUEUES).
 EVENT_STATES: dict[str, int] = {
     "queued": 1,
     "active": 2,
     "deferred": 3,
+    "hold": 4,  # postsuper -h
+    "released": 3,  # postsuper -H puts it back in the deferred queue
+    "requeued": GONE,  # postsuper -r: the message continues in a new queue file
     "removed": GONE,
     "expired": GONE,
 }

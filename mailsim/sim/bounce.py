@@ -40,25 +40,24 @@ class Notifier:
         self.hostname = node.policy.hostname
         self.bounce_size_limit = node.policy.bounce_size_limit
         self.retry = node.policy.retry
-        # Watch every recipient outcome: the node's bound method, then ours.
         self._emit_outcome = node.emit_outcome
-        node.emit_outcome = self._outcome  # type: ignore[method-assign]
+        # bounce(8) hears of every failed recipient: the delivery agents' reports
+        node.observe_failures(self._note)
         #: queue id -> recipients that bounced since the message last became active
         self.bounces: dict[int, dict[str, _Reason]] = {}
         #: queue id -> the last deferral of each recipient
         self._deferred: dict[int, dict[str, _Reason]] = {}
 
-    def _outcome(
+    def _note(
         self,
         job: DeliveryJob,
-        daemon: str,
         event: str,
         recipient: str,
         reply: SMTPReply,
         relay: str,
-        detail: str = "",
+        detail: str,
     ) -> None:
-        self._emit_outcome(job, daemon, event, recipient, reply, relay, detail)
+        """Remember a bounced or deferred recipient for the notification (bounce(8) logs)."""
         if event == "bounced":
             table = self.bounces
         elif event == "deferred":
@@ -75,7 +74,14 @@ class Notifier:
     def record_expiry(self, job: DeliveryJob, recipient: str, reply: SMTPReply) -> None:
         """Log an expired recipient as bounced without treating it as a new bounce."""
         self._emit_outcome(
-            job, "qmgr", "bounced", recipient, reply, "none", "status=expired, returned to sender"
+            job,
+            "qmgr",
+            "bounced",
+            recipient,
+            reply,
+            "none",
+            "status=expired, returned to sender",
+            notify=False,
         )
 
     # -- notifications ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from mailsim.policy import ClientSession, HostPolicy, SMTPReply
 from mailsim.scenario.model import Host
 from mailsim.sim.faults import ServerFaults, SessionRefusal
 from mailsim.sim.local import LocalDelivery
-from mailsim.sim.qmgr import QueueManager, SimpleQueueManager
+from mailsim.sim.qmgr import PostfixQueueManager, QueueManager
 from mailsim.sim.records import DeliveryJob, QueueFile, SessionResult, SMTPTransaction
 from mailsim.sim.smtp import SMTPDelivery
 from mailsim.sim.smtpd_faults import FaultySMTPD
@@ -43,6 +43,8 @@ __all__ = ["MTANode"]
 #: MAIL reply, RCPT replies, accepted recipients (canonical), canonical sender
 Decision = tuple[SMTPReply, dict[str, SMTPReply], list[str], str]
 _DECISION_CACHE = 1 << 16
+#: (job, event, recipient, reply, relay, detail) of a bounced or deferred recipient
+FailureObserver = Callable[[DeliveryJob, str, str, SMTPReply, str, str], None]
 
 
 class MTANode:
@@ -62,6 +64,7 @@ class MTANode:
         self._canonical: dict[str, str] = {}
         self._session_time = sim.network.session_time
         self._fetch_stages: dict[str, TimedStage[Any]] = {}
+        self._failure_observers: list[FailureObserver] = []
         self.smtpd_sampler = self.sampler("smtpd")
         #: what the scenario makes this host's smtpd do wrong; None for a healthy host, whose
         #: smtpd then runs exactly the code it would without faults
@@ -94,7 +97,7 @@ class MTANode:
         )
         self.local = LocalDelivery(self)
         self.smtp = SMTPDelivery(self)
-        self.qmgr: QueueManager = (sim.queue_manager or SimpleQueueManager)(self)
+        self.qmgr: QueueManager = (sim.queue_manager or PostfixQueueManager)(self)
 
     def fetch_stage(self, daemon: str) -> TimedStage[Any]:
         """Return this host's POP3 or IMAP server stage (built on first use)."""
@@ -159,6 +162,10 @@ class MTANode:
             )
         )
 
+    def observe_failures(self, observer: FailureObserver) -> None:
+        """Have ``observer`` told of every bounced or deferred recipient (bounce(8) uses it)."""
+        self._failure_observers.append(observer)
+
     def emit_outcome(
         self,
         job: DeliveryJob,
@@ -168,12 +175,17 @@ class MTANode:
         reply: SMTPReply,
         relay: str,
         detail: str = "",
+        notify: bool = True,
     ) -> None:
         """Record one recipient's delivery outcome (sent, delivered, deferred, bounced).
 
         The detail is the reply or reason, then ``(orig_to=<alias>)`` for an alias-expanded
-        recipient, then Postfix's ``delays=a/b/c/d`` (docs/design.md section 3).
+        recipient, then Postfix's ``delays=a/b/c/d`` (docs/design.md section 3). Failures are
+        also reported to the observers (bounce(8)) unless ``notify`` is false.
         """
+        if notify and self._failure_observers and event in ("bounced", "deferred"):
+            for observer in self._failure_observers:
+                observer(job, event, recipient, reply, relay, detail or str(reply.text))
         qf = job.queue_file
         orig = qf.orig_to.get(recipient, "") if qf.orig_to else ""
         text = detail or str(reply)

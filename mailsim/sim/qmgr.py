@@ -43,7 +43,7 @@ from mailsim.sim.stage import TimedStage
 if TYPE_CHECKING:
     from mailsim.sim.mta import MTANode
 
-__all__ = ["PostfixQueueManager", "QueueManager", "SimpleQueueManager"]
+__all__ = ["PostfixQueueManager", "QueueManager"]
 
 R550_EXPIRED = SMTPReply(550, "5.4.7", "message expired in queue")
 
@@ -339,10 +339,6 @@ class PostfixQueueManager(QueueOperations):
             self.scanned.append(heapq.heappop(deferred)[2])
         self._pump()
         self._arm_scan()
-
-
-#: The name issue 2's engine imports; the Postfix queue manager replaced the simple one.
-SimpleQueueManager = PostfixQueueManager
 
 
 def _site_dsn(reason: str) -> str:
