@@ -2,8 +2,9 @@
 
 ``mailsim simulate SCENARIO --out DIR`` runs a scenario in the simulation, prints the summary and
 writes the report (PNG charts, HTML, CSV tables). ``mailsim validate SCENARIO`` loads a scenario
-and lists every problem in it. Later issues add ``lab``, ``replay``, ``sweep``, ``report``,
-``qshape`` and ``certs``.
+and lists every problem in it. ``mailsim qshape SCENARIO_OR_EVENTS [queues] --at 3h`` prints
+Postfix's qshape table of a node's queues at an instant. Later issues add ``lab``, ``replay``,
+``sweep``, ``report`` and ``certs``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailsim.errors import MailsimError
+
+if TYPE_CHECKING:
+    from mailsim.analysis import Run
 from mailsim.units import parse_duration
 
 __all__ = ["main"]
@@ -41,6 +46,37 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_run(source: str, seed: int | None, quiet: bool) -> Run:
+    """A run from a scenario (simulated now) or from an event log written by --events."""
+    from mailsim.analysis import Run
+    from mailsim.scenario import load_scenario
+    from mailsim.sim import simulate
+
+    if source.endswith((".yaml", ".yml")):
+        return simulate(load_scenario(source), seed=seed, progress=not quiet)
+    return Run.read_csv(source)
+
+
+def _qshape(args: argparse.Namespace) -> int:
+    at = parse_duration(args.at) if args.at else None
+    run = _load_run(args.source, args.seed, args.quiet)
+    nodes = [args.node] if args.node else run.nodes
+    for node in nodes:
+        if len(nodes) > 1:
+            print(f"{node}:")
+        print(
+            run.format_qshape(
+                node,
+                args.queues,
+                at=at,
+                by="sender" if args.sender else "recipient",
+                buckets=args.buckets,
+                bucket_time=args.bucket_time,
+            )
+        )
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     from mailsim.scenario import load_scenario
 
@@ -64,6 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--events", action="store_true", help="also write events.csv.gz")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(handler=_simulate)
+    shape = commands.add_parser(
+        "qshape", help="Postfix qshape(1) table of a node's queues at an instant of a run"
+    )
+    shape.add_argument("source", help="scenario YAML (simulated first) or events CSV (--events)")
+    shape.add_argument(
+        "queues",
+        nargs="*",
+        default=["incoming", "active"],
+        help="queues to show: incoming active deferred hold (default: incoming active)",
+    )
+    shape.add_argument("--node", help="MTA host name (default: every node)")
+    shape.add_argument("--at", help="instant in scenario time, e.g. 3h (default: end of run)")
+    shape.add_argument("-s", "--sender", action="store_true", help="sender domains (qshape -s)")
+    shape.add_argument("-b", "--buckets", type=int, default=10, help="number of age buckets")
+    shape.add_argument(
+        "-t", "--bucket-time", type=float, default=5.0, help="first bucket's width in minutes"
+    )
+    shape.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    shape.add_argument("--quiet", action="store_true", help="no progress bar")
+    shape.set_defaults(handler=_qshape)
     val = commands.add_parser("validate", help="load a scenario and report every problem")
     val.add_argument("scenario", help="scenario YAML file")
     val.set_defaults(handler=_validate)
@@ -78,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MailsimError as error:
         print(f"mailsim: {error}", file=sys.stderr)
         return 2
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         print(f"mailsim: {error}", file=sys.stderr)
         return 2
 

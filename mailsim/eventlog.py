@@ -47,7 +47,8 @@ EVENTS: dict[str, str] = {
     "deferred": "a delivery attempt failed temporarily (with recipient), or qmgr moved the "
     "message to the deferred queue (without)",
     "sent": "the smtp client handed the recipient to the next MTA (relay names it)",
-    "delivered": "local delivery (through the MDA) put the message in the recipient's mailbox",
+    "delivered": "local delivery (through the MDA) put the message in the recipient's mailbox, "
+    "filed it into a folder or discarded it by an MDA rule (detail says which)",
     "bounced": "delivery failed permanently for the recipient",
     "expired": "the message reached maximal_queue_lifetime and was returned to sender",
     "removed": "qmgr removed the queue file: every recipient is done",

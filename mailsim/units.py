@@ -26,11 +26,14 @@ _SIZE_UNITS = {
     "mib": 1024**2,
     "gib": 1024**3,
 }
+_COMPOUND_PART = re.compile(r"([0-9]*\.?[0-9]+)(ms|w|d|h|m|s)")
+_COMPOUND = re.compile(r"(?:[0-9]*\.?[0-9]+(?:ms|w|d|h|m|s)){2,}")
 _NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
 
 def parse_duration(value: object, default_unit: str = "s") -> float:
-    """Return ``value`` in seconds: ``300``, ``"300s"``, ``"5m"``, ``"1.5h"``, ``"5d"``, ``"2w"``.
+    """Return ``value`` in seconds: ``300``, ``"300s"``, ``"5m"``, ``"1.5h"``, ``"5d"``, ``"2w"``,
+    or a sum of such parts, ``"2h30m"`` (a convenience beyond Postfix's single-unit syntax).
 
     Raises ValueError quoting the bad value, as SimPy does for a negative delay.
     """
@@ -39,10 +42,16 @@ def parse_duration(value: object, default_unit: str = "s") -> float:
     if isinstance(value, int | float):
         seconds = float(value) * _TIME_UNITS[default_unit]
     else:
-        match = _NUMBER_UNIT.match(str(value))
+        text = str(value).strip()
+        match = _NUMBER_UNIT.match(text)
+        if match is None and _COMPOUND.fullmatch(text.lower()):
+            return sum(
+                float(number) * _TIME_UNITS[unit]
+                for number, unit in _COMPOUND_PART.findall(text.lower())
+            )
         unit = (match.group(2).lower() if match else "") or default_unit
         if not match or unit not in _TIME_UNITS:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 300s, 5m, 2h, 5d)")
+            raise ValueError(f"not a duration: {value!r} (use e.g. 300s, 5m, 2h, 2h30m, 5d)")
         seconds = float(match.group(1)) * _TIME_UNITS[unit]
     if seconds < 0:
         raise ValueError(f"negative duration: {value!r}")

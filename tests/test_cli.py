@@ -75,3 +75,50 @@ def test_validate_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     shutil.copy(ROOT / "data" / "scenarios" / "firma1.yaml", tmp_path / "f.yaml")
     assert main(["validate", str(tmp_path / "f.yaml")]) == 0
     assert "ok - 4 hosts" in capsys.readouterr().out
+
+
+def test_qshape_of_a_scenario_at_an_instant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """firma1-outage: mx.firma2.intr is down from hour 1 to hour 4, so just before it comes back
+    neo's deferred queue holds firma2.intr mail, printed in qshape's layout."""
+    text = (ROOT / "data" / "scenarios" / "firma1-outage.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "outage.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert (
+        main(
+            [
+                "qshape",
+                str(path),
+                "deferred",
+                "--node",
+                "neo.firma1.intr",
+                "--at",
+                "3h59m",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "T",
+        "5",
+        "10",
+        "20",
+        "40",
+        "80",
+        "160",
+        "320",
+        "640",
+        "1280",
+        "1280+",
+    ]
+    assert lines[1].split()[0] == "TOTAL" and lines[2].split()[0] == "firma2.intr"
+    assert int(lines[1].split()[1]) == int(lines[2].split()[1]) > 100
+
+
+def test_bad_duration_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = str(ROOT / "data" / "scenarios" / "firma1.yaml")
+    assert main(["qshape", scenario, "--at", "soon", "--quiet"]) == 2
+    assert "not a duration: 'soon'" in capsys.readouterr().err

@@ -18,6 +18,9 @@ from mailsim.units import format_duration, parse_duration, parse_rate, parse_siz
         ("2w", 1209600.0),
         ("20ms", 0.02),
         ("0", 0.0),
+        ("2h30m", 9000.0),
+        ("1d2h", 93600.0),
+        ("1m30s", 90.0),
     ],
 )
 def test_parse_duration(text: object, seconds: float) -> None:
@@ -29,7 +32,7 @@ def test_bare_number_uses_the_default_unit() -> None:
     assert parse_duration("5", default_unit="d") == 432000.0
 
 
-@pytest.mark.parametrize("bad", ["5x", "fast", "-3s", True, ""])
+@pytest.mark.parametrize("bad", ["5x", "fast", "-3s", True, "", "2h30", "h30m"])
 def test_bad_duration_quotes_the_value(bad: object) -> None:
     with pytest.raises(ValueError, match=repr(bad).replace("(", r"\(")):
         parse_duration(bad)
