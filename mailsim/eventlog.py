@@ -104,15 +104,6 @@ _NUMERIC_DTYPES: dict[str, type[np.generic]] = {
 }
 
 
-def _code_dtype(distinct: int) -> type[np.unsignedinteger[Any]]:
-    """Return the smallest unsigned type that holds codes below ``distinct``."""
-    if distinct <= 1 << 8:
-        return np.uint8
-    if distinct <= 1 << 16:
-        return np.uint16
-    return np.uint32
-
-
 _COMPACT_EVERY = 1 << 16
 
 
@@ -148,11 +139,17 @@ class EventLog:
 
     Use :meth:`emit` (keyword-friendly) or, on hot paths, :meth:`append` with a full tuple in
     :data:`COLUMNS` order. Reading back (:meth:`rows`, :meth:`to_frame`) gives the formatted
-    schema. Compacted rows live in numpy chunks: float64 times, int64 ids and sizes, int32 codes
-    into one table of distinct strings.
+    schema.
+
+    Theory of operation: rows are buffered as tuples and compacted every 65,536 rows into one
+    *chunk* per column: float64 times, int32/int64 numbers, and for each string column the chunk's
+    distinct strings (an object array) plus uint16 codes into them (a chunk has at most 65,536
+    distinct values). Factorising per chunk is done by pandas' hash table in C, so high-cardinality
+    columns such as ``detail`` (every outcome carries its own delays) cost no Python loop and no
+    global intern table; strings are made global only when the log is read.
     """
 
-    __slots__ = ("_buffer", "_chunks", "_codes", "_rows", "_strings", "append")
+    __slots__ = ("_buffer", "_chunks", "_rows", "_strings", "append")
 
     def __init__(self) -> None:
         self._buffer: list[tuple[float, str, str, str, int, int, str, str, int, str, str, str]]
@@ -160,11 +157,12 @@ class EventLog:
         #: Append one raw row tuple (t, node, daemon, event, msg:int, queue_id:int, sender,
         #: recipient, size:int, dsn, relay, detail). Bound method: the cheapest call there is.
         self.append = self._buffer.append
-        # one table of distinct strings per string column, so codes stay small
-        self._strings: dict[str, list[str]] = {name: [""] for name in _STRING_COLUMNS}
-        self._codes: dict[str, dict[str, int]] = {name: {"": 0} for name in _STRING_COLUMNS}
         self._chunks: dict[str, list[np.ndarray[tuple[int], np.dtype[Any]]]] = {
             name: [] for name in COLUMNS
+        }
+        #: per string column, per chunk: that chunk's distinct strings
+        self._strings: dict[str, list[np.ndarray[tuple[int], np.dtype[Any]]]] = {
+            name: [] for name in _STRING_COLUMNS
         }
         self._rows = 0
 
@@ -196,61 +194,69 @@ class EventLog:
             self.compact()
 
     def compact(self) -> None:
-        """Move buffered rows into columnar chunks (called automatically by :meth:`emit`;
-        callers that use :meth:`append` directly call :meth:`maybe_compact` now and then).
-
-        Strings are factorised per chunk with pandas' hash table, so only each chunk's distinct
-        strings cost Python work.
-        """
+        """Move buffered rows into a new chunk (called automatically by :meth:`emit`; callers
+        that use :meth:`append` directly call :meth:`maybe_compact` now and then)."""
         if not self._buffer:
             return
         import pandas as pd
 
-        columns = list(zip(*self._buffer, strict=True))
-        self._rows += len(self._buffer)
-        self._buffer.clear()
-        chunks = self._chunks
-        chunks["t"].append(np.array(columns[0], dtype=np.float64))
-        for index, name in enumerate(COLUMNS[1:], start=1):
-            values = columns[index]
-            if name in _STRING_COLUMNS:
-                codes = self._codes[name]
-                strings = self._strings[name]
-                local, uniques = pd.factorize(np.array(values, dtype=object))
-                mapping = np.empty(len(uniques), dtype=np.int32)
-                for i, text in enumerate(uniques):
-                    found = codes.get(text)
-                    if found is None:
-                        found = codes[text] = len(strings)
-                        strings.append(text)
-                    mapping[i] = found
-                chunks[name].append(mapping[local].astype(_code_dtype(len(strings))))
-            else:
-                chunks[name].append(np.array(values, dtype=_NUMERIC_DTYPES[name]))
-        if len(chunks["t"]) > 64:  # keep the chunk lists short
-            for name in COLUMNS:
-                chunks[name] = [self._column(name)]
+        while self._buffer:
+            rows = self._buffer[:_COMPACT_EVERY]
+            del self._buffer[:_COMPACT_EVERY]
+            columns = list(zip(*rows, strict=True))
+            self._rows += len(rows)
+            chunks = self._chunks
+            chunks["t"].append(np.array(columns[0], dtype=np.float64))
+            for index, name in enumerate(COLUMNS[1:], start=1):
+                values = columns[index]
+                if name in _STRING_COLUMNS:
+                    codes, uniques = pd.factorize(np.array(values, dtype=object))
+                    chunks[name].append(codes.astype(np.uint16))
+                    self._strings[name].append(np.asarray(uniques, dtype=object))
+                else:
+                    chunks[name].append(np.array(values, dtype=_NUMERIC_DTYPES[name]))
 
     def __len__(self) -> int:
         return self._rows + len(self._buffer)
 
-    def _column(self, name: str) -> np.ndarray[tuple[int], np.dtype[Any]]:
-        """Return one column as a single array (codes widened to the largest chunk's type)."""
+    def _numbers(self, name: str) -> np.ndarray[tuple[int], np.dtype[Any]]:
+        """Return a numeric column as one array."""
         parts = self._chunks[name]
         if not parts:
-            return np.empty(0, dtype=_NUMERIC_DTYPES.get(name, np.uint8))
-        if len(parts) > 1:
-            dtype = np.result_type(*parts)
-            self._chunks[name] = parts = [np.concatenate(parts).astype(dtype, copy=False)]
-        return parts[0]
+            return np.empty(0, dtype=_NUMERIC_DTYPES[name])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _factorized(
+        self, name: str
+    ) -> tuple[np.ndarray[tuple[int], np.dtype[Any]], np.ndarray[tuple[int], np.dtype[Any]]]:
+        """Return a string column as (codes, categories) over the whole log: the chunks'
+        distinct strings are deduplicated once (in C), and each chunk's codes remapped."""
+        import pandas as pd
+
+        uniques = self._strings[name]
+        if not uniques:
+            return np.empty(0, dtype=np.int32), np.array([], dtype=object)
+        every = np.concatenate(uniques)
+        remap, categories = pd.factorize(every)
+        offsets = np.cumsum([0] + [len(u) for u in uniques[:-1]])
+        codes = np.concatenate(
+            [
+                remap[offset + chunk.astype(np.int64)]
+                for offset, chunk in zip(offsets, self._chunks[name], strict=True)
+            ]
+        )
+        return codes.astype(np.int32), np.asarray(categories, dtype=object)
 
     def rows(self) -> Iterator[Event]:
         """Yield every event in order, formatted."""
         self.compact()
-        cols: dict[str, list[Any]] = {name: self._column(name).tolist() for name in COLUMNS}
-        for name in _STRING_COLUMNS:
-            table = self._strings[name]
-            cols[name] = [table[code] for code in cols[name]]
+        cols: dict[str, list[Any]] = {}
+        for name in COLUMNS:
+            if name in _STRING_COLUMNS:
+                codes, categories = self._factorized(name)
+                cols[name] = categories[codes].tolist()
+            else:
+                cols[name] = self._numbers(name).tolist()
         for i, t in enumerate(cols["t"]):
             yield Event(
                 t,
@@ -276,27 +282,19 @@ class EventLog:
         import pandas as pd
 
         self.compact()
-        data: dict[str, object] = {"t": self._column("t").copy()}
+        data: dict[str, object] = {"t": self._numbers("t").copy()}
         for name in COLUMNS[1:]:
-            raw = self._column(name)
             if name in _STRING_COLUMNS:
-                data[name] = _categorical(raw, pd.Index(self._strings[name], dtype=object))
+                codes, categories = self._factorized(name)
+                data[name] = pd.Categorical.from_codes(
+                    codes, categories=pd.Index(categories, dtype=object)
+                )
             elif name == "size":
-                data[name] = raw.astype(np.int64)
+                data[name] = self._numbers(name).astype(np.int64)
             else:
+                raw = self._numbers(name)
                 formatter = format_msg if name == "msg" else format_qid
                 unique, inverse = np.unique(raw, return_inverse=True)
                 labels = pd.Index([formatter(int(v)) for v in unique], dtype=object)
                 data[name] = pd.Categorical.from_codes(inverse.astype(np.int32), categories=labels)
         return pd.DataFrame(data, columns=list(COLUMNS))
-
-
-def _categorical(codes: object, categories: pd.Index) -> pd.Categorical:
-    """Build a categorical holding only the categories actually used in this column."""
-    import pandas as pd
-
-    array_codes = np.asarray(codes)
-    used, inverse = np.unique(array_codes, return_inverse=True)
-    return pd.Categorical.from_codes(
-        inverse.astype(np.int32), categories=pd.Index(categories[used], dtype=object)
-    )
