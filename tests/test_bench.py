@@ -41,3 +41,22 @@ def test_sim_speed_prints_table_and_json_last_line() -> None:
         assert figures[key] > 0, key
     assert figures["big_run_messages"] == 5000
     assert any("stage visit / SimPy customer" in line for line in lines[:-1])
+
+
+def test_outage_day_prints_table_and_json_last_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/outage_day.py", "--messages", "3000", "--hours", "14"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = result.stdout.strip().splitlines()
+    figures = json.loads(lines[-1])
+    assert figures["messages"] > 2500 and figures["events"] > figures["messages"]
+    # the outage (10:00-13:00) falls inside the 14 hours: mail to big.example was deferred,
+    # and all of it was delivered in the end
+    assert figures["deferred_attempts_at_relay"] > 0
+    assert figures["delivered"] == figures["messages"]
+    assert any(line.startswith("wall time") for line in lines[:-1])

@@ -144,3 +144,24 @@ def test_operations_name_what_they_cannot_find() -> None:
         sim.hold("mx.z.test", 1)
     with pytest.raises(ValueError, match="not a queue id: 'XYZ'"):
         sim.hold("mx.a.test", "XYZ")
+
+
+def test_analysis_sees_the_hold_queue() -> None:
+    """queue_depth and qshape show held mail in the hold queue, and back in deferred after
+    postsuper -H (QSHAPE_README: qshape hold)."""
+    from mailsim.analysis import Run
+
+    sim = Simulation(unreachable(**LAB), arrivals=iter([mail(1.0, "dan@c.test")]))
+    sim.run(until=10.0)
+    assert sim.hold("mx.a.test", queue_id(sim))
+    sim.run(until=200.0)
+    assert sim.release("mx.a.test", queue_id(sim))
+    sim.run(until=205.0)
+    run = Run.from_eventlog(sim.log)
+    depth = run.queue_depth(["mx.a.test"])
+    steps = [(t, q, d) for t, q, d in depth[["t", "queue", "depth"]].itertuples(index=False)]
+    assert (10.0, "hold", 1) in steps and (200.0, "hold", 0) in steps
+    assert (200.0, "deferred", 1) in steps
+    held = run.qshape("mx.a.test", ("hold",), at=100.0)
+    assert held.loc["c.test", "T"] == 1
+    assert run.qshape("mx.a.test", ("hold",), at=204.0).loc["TOTAL", "T"] == 0

@@ -140,7 +140,7 @@ class Simulation:
     ) -> None:
         """Advance the clock to ``until`` (default: duration + drain), reporting progress."""
         end = self.scenario.duration + self.scenario.drain if until is None else until
-        with _fewer_gc_passes():
+        with fewer_gc_passes():
             if progress is None:
                 self.env.run(until=end)
             else:
@@ -152,7 +152,7 @@ class Simulation:
 
 
 @contextmanager
-def _fewer_gc_passes() -> Iterator[None]:
+def fewer_gc_passes() -> Iterator[None]:
     """Run the clock with a lazier cyclic garbage collector, then restore its thresholds.
 
     A run allocates millions of short-lived events and records that are freed by reference
