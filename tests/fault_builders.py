@@ -118,10 +118,10 @@ def recording_qmgr(sink: list[tuple[str, str]]) -> Callable[[MTANode], QueueMana
         qmgr = PostfixQueueManager(node)
         delivered = qmgr.delivered
 
-        def record(job: DeliveryJob, site_failure: str = "") -> None:
+        def record(job: DeliveryJob, site_failure: str = "", site_dsn: str = "") -> None:
             if job.transport == "smtp":
                 sink.append((job.nexthop, site_failure))
-            delivered(job, site_failure)
+            delivered(job, site_failure, site_dsn)
 
         qmgr.delivered = record  # type: ignore[method-assign]
         return qmgr

@@ -253,3 +253,24 @@ def test_scenario_from_dict_reports_the_same_issues_as_yaml(tmp_path: Path) -> N
         scenario_from_dict(data)
     (issue,) = info.value.issues
     assert (issue.path, issue.suggestion) == (f"{POSTFIX}.mynetworks", "10.0.0.0/8")
+
+
+@pytest.mark.parametrize("value", ["1/concurrency", "1/sqrt_concurrency", "0.25", "1/4", "1", "0"])
+def test_concurrency_feedback_values_postfix_accepts(value: str) -> None:
+    """SCHEDULER_README / qmgr_feedback.c: x, x/y, x/concurrency, x/sqrt_concurrency."""
+    assert _postfix_issues(smtp_destination_concurrency_negative_feedback=value) == []
+
+
+@pytest.mark.parametrize("value", ["1/N", "2", "fast", "1/0"])
+def test_bad_concurrency_feedback_is_reported_where_it_is_written(value: str) -> None:
+    expected = "feedback x, x/y, x/concurrency or x/sqrt_concurrency between 0 and 1"
+    assert _postfix_issues(default_destination_concurrency_positive_feedback=value) == [
+        ("default_destination_concurrency_positive_feedback", expected, repr(value), "")
+    ]
+
+
+def test_feedback_style_is_postfix_or_readme() -> None:
+    issues_found = _postfix_issues(mailsim_concurrency_feedback_style="book")
+    assert [(name, got) for name, _, got, _ in issues_found] == [
+        ("mailsim_concurrency_feedback_style", "'book'")
+    ]

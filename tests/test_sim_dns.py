@@ -14,6 +14,7 @@ from scipy import stats
 
 from mailsim.scenario.faults import DNSFault, HostBehaviour, Outage, ReplyRule
 from mailsim.scenario.model import DNSConfig, MXRecord, Zone
+from mailsim.sim import Simulation
 from mailsim.sim.dns import RESOLVER_TIMEOUT_S
 
 from builders import host, two_domains
@@ -294,3 +295,25 @@ def test_mx_hosts_without_addresses_bounce_or_defer_per_setting() -> None:
     )
     deferred = at(run(scenario, to_dan()), SENDER, "deferred")
     assert [(row[5], strip_delays(row[7])) for row in deferred][:1] == [("4.4.4", text)]
+
+
+def test_a_destination_dead_from_dns_failures_suspends_with_4_4_3() -> None:
+    """Three SERVFAILs in a row kill the destination (failed cohort limit); the mail that then
+    waits for it is deferred by error(8) 'delivery temporarily suspended' with the DNS failure's
+    own status 4.4.3 (not the 4.4.1 of a connection failure)."""
+    fault = DNSFault("c.test", "servfail", 0.0, 10_000.0)
+    scenario = mx_domain([(10, "mx1.c.test")], capacity=TIMES, dns_faults=(fault,), drain=100)
+    arrivals = [to_dan(1.0 + i * 0.001, msg=i + 1) for i in range(12)]
+    sim = Simulation(scenario, arrivals=iter(arrivals))
+    sim.run()
+    suspended = [
+        e
+        for e in sim.log.rows()
+        if e.node == SENDER and e.daemon == "error" and e.event == "deferred"
+    ]
+    assert suspended, "the destination was never declared dead"
+    assert {e.dsn for e in suspended} == {"4.4.3"}
+    assert all(
+        "delivery temporarily suspended: Host or domain name not found" in e.detail
+        for e in suspended
+    )

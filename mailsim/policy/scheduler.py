@@ -38,18 +38,15 @@ so that SCHEDULER_README's experiment can be re-run.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
-from mailsim.scenario.postfix import PostfixSettings
+from mailsim.scenario.postfix import PostfixSettings, parse_feedback
 
 __all__ = ["ConcurrencyWindow", "Feedback", "FeedbackStyle", "TransportScheduling"]
 
 FeedbackStyle = Literal["postfix", "readme"]
 Divisor = Literal["", "concurrency", "sqrt_concurrency"]
-
-_FEEDBACK = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*([A-Za-z_]+|[0-9]*\.?[0-9]+))?\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,34 +58,10 @@ class Feedback:
 
     @classmethod
     def parse(cls, text: str, name: str = "feedback") -> Feedback:
-        """Parse ``1``, ``0.25``, ``1/4``, ``1/concurrency`` or ``1/sqrt_concurrency``
-        (qmgr_feedback.c qmgr_feedback_init()); raise ValueError quoting a bad value.
-
-        Postfix warns and uses 1 for a malformed value or one outside [0, 1]; a simulation is
-        better served by an error.
-        """
-        match = _FEEDBACK.match(text)
-        if match is None:
-            raise ValueError(
-                f"{name} = {text!r}: expected x, x/y, x/concurrency or x/sqrt_concurrency"
-            )
-        base, below = float(match.group(1)), match.group(2)
-        divisor: Divisor = ""
-        if below == "concurrency":
-            divisor = "concurrency"
-        elif below == "sqrt_concurrency":
-            divisor = "sqrt_concurrency"
-        elif below is not None:
-            try:
-                denominator = float(below)
-            except ValueError:
-                raise ValueError(f"{name} = {text!r}: unknown divisor {below!r}") from None
-            if denominator <= 0:
-                raise ValueError(f"{name} = {text!r}: divisor must be positive")
-            base /= denominator
-        if not 0.0 <= base <= 1.0:
-            raise ValueError(f"{name} = {text!r}: feedback must be between 0 and 1")
-        return cls(base, divisor)
+        """Parse a feedback parameter value (see :func:`~mailsim.scenario.postfix.parse_feedback`);
+        raise ValueError quoting a bad value."""
+        base, divisor = parse_feedback(text, name)
+        return cls(base, cast(Divisor, divisor))
 
     def at(self, window: int) -> float:
         """Return the feedback for a destination whose window is ``window`` (QMGR_FEEDBACK_VAL)."""

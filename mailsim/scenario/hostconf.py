@@ -25,6 +25,7 @@ from mailsim.scenario.postfix import (
     TIME_PARAMETERS,
     PostfixSettings,
     has_relay_control,
+    parse_feedback,
 )
 from mailsim.scenario.suggest import HOST_KEYS, POSTFIX_PARAMETERS, closest
 from mailsim.scenario.traffic import mail_address
@@ -229,6 +230,14 @@ def _check_parameter(chk: Checker, where: Where, name: str, value: str) -> None:
     elif name in BOOLEAN_PARAMETERS:
         if value.lower() not in ("yes", "no"):
             chk.issue(where, "yes or no", repr(value))
+    elif name.endswith(("_concurrency_positive_feedback", "_concurrency_negative_feedback")):
+        try:
+            parse_feedback(value, name)
+        except ValueError:
+            expected = "feedback x, x/y, x/concurrency or x/sqrt_concurrency between 0 and 1"
+            chk.issue(where, expected, repr(value))
+    elif name == "mailsim_concurrency_feedback_style":
+        chk.choice(where, value, ("postfix", "readme"), "a feedback style")
     elif name == "mynetworks_style":
         chk.choice(where, value, ("host", "subnet", "class"), "a mynetworks style")
     elif name == "mynetworks":

@@ -25,6 +25,7 @@ __all__ = [
     "POSTFIX_DEFAULTS",
     "RELAY_CONTROL_RESTRICTIONS",
     "has_relay_control",
+    "parse_feedback",
     "SUPPORTED_RESTRICTIONS",
     "TIME_PARAMETERS",
     "MainCfEntry",
@@ -391,3 +392,35 @@ def _split_conditional(inner: str) -> tuple[str, str, tuple[str, ...]]:
     if op == "?" and tail.startswith(":{") and _matching(tail, 1) == len(tail) - 1:
         return name, op, (first, tail[2:-1])
     raise ValueError(f"bad parameter reference ${{{inner}}}")
+
+
+_FEEDBACK = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*([A-Za-z_]+|[0-9]*\.?[0-9]+))?\s*$")
+
+
+def parse_feedback(text: str, name: str = "feedback") -> tuple[float, str]:
+    """Parse a *_destination_concurrency_{positive,negative}_feedback value: ``1``, ``0.25``,
+    ``1/4``, ``1/concurrency`` or ``1/sqrt_concurrency`` (qmgr_feedback.c
+    qmgr_feedback_init()). Return (base, divisor) with divisor "", "concurrency" or
+    "sqrt_concurrency"; raise ValueError quoting a bad value.
+
+    Postfix warns and uses 1 for a malformed value or one outside [0, 1]; a scenario is better
+    served by an error.
+    """
+    match = _FEEDBACK.match(text)
+    if match is None:
+        raise ValueError(f"{name} = {text!r}: expected x, x/y, x/concurrency or x/sqrt_concurrency")
+    base, below = float(match.group(1)), match.group(2)
+    divisor = ""
+    if below in ("concurrency", "sqrt_concurrency"):
+        divisor = below
+    elif below is not None:
+        try:
+            denominator = float(below)
+        except ValueError:
+            raise ValueError(f"{name} = {text!r}: unknown divisor {below!r}") from None
+        if denominator <= 0:
+            raise ValueError(f"{name} = {text!r}: divisor must be positive")
+        base /= denominator
+    if not 0.0 <= base <= 1.0:
+        raise ValueError(f"{name} = {text!r}: feedback must be between 0 and 1")
+    return base, divisor

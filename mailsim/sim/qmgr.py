@@ -54,10 +54,12 @@ class QueueManager(Protocol):
     def enqueue(self, queue_file: QueueFile) -> None:
         """Accept a queue file that cleanup just wrote to the incoming queue."""
 
-    def delivered(self, job: DeliveryJob, site_failure: str = "") -> None:
+    def delivered(self, job: DeliveryJob, site_failure: str = "", site_dsn: str = "") -> None:
         """Take back a finished delivery job. ``site_failure`` is non-empty (the reason) when
         the destination itself failed (no connection or handshake): negative feedback for its
-        concurrency window; empty means the destination answered (positive feedback)."""
+        concurrency window; empty means the destination answered (positive feedback).
+        ``site_dsn`` is that failure's enhanced status (4.4.1 no answer, 4.4.2 lost
+        connection, 4.4.3 DNS), used when the destination is declared dead."""
 
 
 class PostfixQueueManager(QueueOperations):
@@ -195,13 +197,13 @@ class PostfixQueueManager(QueueOperations):
             return
         transport.submit(queue, job)
 
-    def delivered(self, job: DeliveryJob, site_failure: str = "") -> None:
+    def delivered(self, job: DeliveryJob, site_failure: str = "", site_dsn: str = "") -> None:
         transport = self.transports[job.transport]
         queue = transport.queues[job.recipients[0] if transport.per_recipient else job.nexthop]
         transport.busy -= 1
         if site_failure:
             if queue.failed():
-                self._throttle(transport, queue, site_failure)
+                self._throttle(transport, queue, site_failure, site_dsn)
         elif queue.succeeded():
             self._unthrottled(transport, queue, "delivery succeeded")
         if queue.trace is not None:
@@ -223,11 +225,13 @@ class PostfixQueueManager(QueueOperations):
             self._finished(qf)
 
     # -- dead destinations (qmgr_queue_throttle(), qmgr_queue_unthrottle()) -------------------
-    def _throttle(self, transport: Transport, queue: DestinationQueue, reason: str) -> None:
+    def _throttle(
+        self, transport: Transport, queue: DestinationQueue, reason: str, dsn: str = ""
+    ) -> None:
         """Declare ``queue`` dead: defer what waits for it, and revive it after
         minimal_backoff_time."""
         queue.reason = reason
-        queue.dsn = _site_dsn(reason)
+        queue.dsn = dsn or _site_dsn(reason)
         self.node.emit(
             "qmgr", "throttled", 0, relay=f"{transport.name}:{queue.name}", detail=reason
         )

@@ -107,11 +107,11 @@ class SMTPDelivery:
         if error:
             reply = SMTPReply(450 if dsn.startswith("4") else 550, dsn, error)
             self._fail_all(job, job.recipients, reply, "none")
-            self._done(job, error if reply.temporary else "")
+            self._done(job, reply if reply.temporary else None)
             return
         pending = list(job.recipients)
         sessions = 0
-        site_failure = ""
+        site_failure: SMTPReply | None = None
         last = SMTPReply(450, "4.3.0", "server unavailable or unable to receive mail")
         for index, host in enumerate(hosts):
             final = index == len(hosts) - 1
@@ -120,12 +120,12 @@ class SMTPDelivery:
             if why is not None:
                 last = why
                 if not established and not pending and why.temporary:
-                    site_failure = why.text  # the final host refused to talk
+                    site_failure = why  # the final host refused to talk
             if not pending:
                 break
         if pending:  # left over after the last host: smtp_sess_fail(), relay=none
             self._fail_all(job, pending, last, "none")
-            site_failure = last.text if last.temporary else ""
+            site_failure = last if last.temporary else None
         self._done(job, site_failure)
 
     def _session(
@@ -259,9 +259,13 @@ class SMTPDelivery:
             if reply.temporary:
                 job.queue_file.defer(rcpt)
 
-    def _done(self, job: DeliveryJob, site_failure: str) -> None:
+    def _done(self, job: DeliveryJob, site_failure: SMTPReply | None) -> None:
+        """Free the process and report to qmgr; a site failure carries its reason and DSN."""
         self.processes.release()
-        self.node.qmgr.delivered(job, site_failure)
+        if site_failure is None:
+            self.node.qmgr.delivered(job)
+        else:
+            self.node.qmgr.delivered(job, site_failure.text, site_failure.dsn)
 
 
 def _said(host: MXHost, reply: SMTPReply, stage: str) -> str:
