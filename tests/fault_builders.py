@@ -25,18 +25,9 @@ from mailsim.sim.qmgr import PostfixQueueManager, QueueManager
 from mailsim.sim.records import DeliveryJob
 from mailsim.workload import Arrival
 
-from builders import host, two_domains
+from builders import EXACT_TIMES, host, two_domains
 
-C = Distribution.constant
-#: the exact-log tests' service times (as tests/test_sim_exact_log.py)
-TIMES = {
-    "smtpd": C(0.1),
-    "cleanup": C(0.01),
-    "qmgr": C(0.001),
-    "local": C(0.02),
-    "mda": C(0.03),
-    "smtp": C(0.05),
-}
+TIMES = EXACT_TIMES
 Row = tuple[object, ...]
 
 

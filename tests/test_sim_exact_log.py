@@ -9,23 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from mailsim.scenario.model import Distribution, FetchConfig
+from mailsim.scenario.model import FetchConfig
 from mailsim.sim import Simulation
 from mailsim.streams import RandomStreams
 from mailsim.workload import Arrival
 
-from builders import two_domains
+from builders import EXACT_TIMES, two_domains
 
-C = Distribution.constant
-TIMES = {
-    "smtpd": C(0.1),
-    "cleanup": C(0.01),
-    "qmgr": C(0.001),
-    "local": C(0.02),
-    "mda": C(0.03),
-    "smtp": C(0.05),
-    "pop3d": C(0.004),
-}
+TIMES = EXACT_TIMES
 
 
 def run(arrivals: list[Arrival], **kw: object) -> list[tuple[object, ...]]:

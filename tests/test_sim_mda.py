@@ -12,21 +12,13 @@ import dataclasses
 from collections.abc import Sequence
 
 from mailsim.scenario.mda import MDARule
-from mailsim.scenario.model import Distribution, Scenario
+from mailsim.scenario.model import Scenario
 from mailsim.sim import Simulation
 from mailsim.workload import Arrival
 
-from builders import two_domains
+from builders import EXACT_TIMES, two_domains
 
-C = Distribution.constant
-TIMES = {
-    "smtpd": C(0.1),
-    "cleanup": C(0.01),
-    "qmgr": C(0.001),
-    "local": C(0.02),
-    "mda": C(0.03),
-    "smtp": C(0.05),
-}
+TIMES = EXACT_TIMES
 A, B = "mx.a.test", "mx.b.test"
 ALICE, BOB, CAROL = "alice@a.test", "bob@a.test", "carol@b.test"
 ALICE_CLIENT, CAROL_CLIENT = "alice@a.test[10.0.0.5]", "carol@b.test[10.0.1.7]"
