@@ -1,0 +1,1 @@
+"""The live engine: real servers on loopback driven by the shared policy (DESIGN.md section 2)."""
