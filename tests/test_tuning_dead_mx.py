@@ -32,10 +32,11 @@ import pytest
 from scipy import stats
 
 from mailsim.scenario.faults import HostBehaviour, Outage
+from mailsim.scenario.model import Distribution
 from mailsim.sim import Simulation
 from mailsim.workload import Arrival
 
-from fault_builders import C, mx_domain
+from fault_builders import mx_domain
 
 SERVICE_S = 0.010
 REPLICATIONS = 10
@@ -48,7 +49,7 @@ def replication(n: int, c: int, timeout: float, seed: int, window: float) -> tup
     scenario = mx_domain(
         mx,
         {"mx1.c.test": HostBehaviour(down=(Outage(0.0, 1e9),))},
-        capacity={"smtp": C(SERVICE_S)},
+        capacity={"smtp": Distribution.constant(SERVICE_S)},
         sender_postfix={
             "smtp_destination_concurrency_limit": str(c),
             "initial_destination_concurrency": str(c),
