@@ -3,8 +3,10 @@
 ``mailsim simulate SCENARIO --out DIR`` runs a scenario in the simulation, prints the summary and
 writes the report (PNG charts, HTML, CSV tables). ``mailsim validate SCENARIO`` loads a scenario
 and lists every problem in it. ``mailsim qshape SCENARIO_OR_EVENTS [queues] --at 3h`` prints
-Postfix's qshape table of a node's queues at an instant. Later issues add ``lab``, ``replay``,
-``sweep``, ``report`` and ``certs``.
+Postfix's qshape table of a node's queues at an instant. ``mailsim certs [--dir D] [--scenario S]``
+creates the lab CA and host certificates and explains each file (the lecture's openssl steps);
+``mailsim dig DOMAIN [TYPE] --scenario S`` asks the scenario's lab DNS and prints what ``dig``
+would. Later issues add ``lab``, ``replay``, ``sweep`` and ``report``.
 """
 
 from __future__ import annotations
@@ -88,6 +90,39 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _certs(args: argparse.Namespace) -> int:
+    from mailsim.live.addressing import lab_plan
+    from mailsim.live.tls import LabCA, explain_certificates
+    from mailsim.scenario import load_scenario
+
+    ca = LabCA(args.dir)
+    issued, example = [], ""
+    if args.scenario:
+        plan = lab_plan(load_scenario(args.scenario), port_offset=0)
+        issued = [ca.issue(host.name, [host.address]) for host in plan.hosts]
+        # explained on the host with the most services (the lecture's neo in firma1)
+        example = max(plan.hosts, key=lambda host: len(host.ports)).name
+    print(explain_certificates(ca, issued, example))
+    return 0
+
+
+def _dig(args: argparse.Namespace) -> int:
+    import dns.rdatatype
+
+    from mailsim.live.addressing import lab_plan
+    from mailsim.live.dns import LabDNSServer, dig
+    from mailsim.scenario import load_scenario
+
+    try:
+        dns.rdatatype.from_text(args.type)
+    except dns.rdatatype.UnknownRdatatype:
+        raise ValueError(f"unknown record type {args.type!r} (try A, MX, NS, SOA, ANY)") from None
+    plan = lab_plan(load_scenario(args.scenario), port_offset=0)
+    with LabDNSServer(plan.zones, "127.0.0.1", 0) as server:
+        print(dig(args.domain, args.type, server.address, server.port, tcp=args.tcp), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser (exposed for tests and shell completion)."""
     parser = argparse.ArgumentParser(prog="mailsim", description=__doc__.splitlines()[0])
@@ -123,6 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
     val = commands.add_parser("validate", help="load a scenario and report every problem")
     val.add_argument("scenario", help="scenario YAML file")
     val.set_defaults(handler=_validate)
+    certs = commands.add_parser(
+        "certs", help="create (or reuse) the lab CA and host certificates and explain each file"
+    )
+    certs.add_argument("--dir", default="lab/tls", help="directory of the files (default lab/tls)")
+    certs.add_argument("--scenario", help="scenario YAML: also issue a certificate for every host")
+    certs.set_defaults(handler=_certs)
+    lookup = commands.add_parser(
+        "dig", help="ask the lab DNS of a scenario (started in-process) and print what dig would"
+    )
+    lookup.add_argument("domain", help="name to look up, e.g. firma1.intr")
+    lookup.add_argument("type", nargs="?", default="A", help="record type (default A), e.g. MX")
+    lookup.add_argument("--scenario", required=True, help="scenario YAML file")
+    lookup.add_argument("--tcp", action="store_true", help="ask over TCP (dig +tcp)")
+    lookup.set_defaults(handler=_dig)
     return parser
 
 

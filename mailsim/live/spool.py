@@ -1,0 +1,170 @@
+"""Durable local delivery of an accepted message: what must be on disk before smtpd says 250.
+
+Postfix answers ``250 2.0.0 Ok: queued as ...`` only after cleanup(8) has fsynced the queue
+file; local(8) delivers from there later. This lab has no queue yet (queues and relaying come
+with a later issue), so the live smtpd delivers at once instead, and :meth:`Spool.deliver`
+returns only when every local recipient's copy has been written and fsynced by the
+:class:`~mailsim.live.mailstore.MailStore` (whose ``deliver`` is durable on return). A crash
+before that leaves no partial message visible (the store renames complete files into place)
+and no 250 sent; a crash between two recipients of one message may deliver the first twice
+after the client retries, Postfix's own "at least once".
+
+Each recipient goes the way local(8) and the MDA send it, all decided by the policy:
+:meth:`~mailsim.policy.HostPolicy.expand_local` (aliases(5)), then per mailbox the MDA's recipe
+(:meth:`~mailsim.policy.HostPolicy.mda_decision`: inbox, folder, discard) and
+:meth:`~mailsim.policy.HostPolicy.check_quota` (mailbox_size_limit, ``552 5.2.2``). What
+needs the queue manager - a bounce notification, forwarding, vacation replies, ``|command`` and
+``/file`` aliases - is reported in the :class:`Outcome` records but not carried out yet; a
+message an MDA rule would forward is kept in the inbox, so nothing accepted is lost.
+
+Writes run in worker threads (fsync blocks), one at a time per mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from mailsim.live.mailstore import MailStore
+from mailsim.policy.host import HostPolicy
+from mailsim.policy.reply import SMTPReply, local_unknown_user
+
+__all__ = ["DeliveryReport", "Outcome", "Spool", "new_queue_id"]
+
+
+def new_queue_id() -> str:
+    """Return a queue id in Postfix's short format (upper-case hex, here 10 digits)."""
+    return secrets.token_hex(5).upper()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What local delivery did for one recipient, in the event log's words.
+
+    ``status`` is ``delivered``, ``bounced`` or ``deferred``; ``relay`` where it went
+    (``local``, or the folder); ``detail`` local(8)'s or the MDA's words.
+    """
+
+    recipient: str
+    status: str
+    dsn: str = ""
+    relay: str = "local"
+    detail: str = ""
+    orig_to: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """The outcomes of one message, one per delivery target."""
+
+    queue_id: str
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def delivered(self) -> tuple[Outcome, ...]:
+        """The outcomes that stored (or, by an MDA rule, discarded) a copy."""
+        return tuple(outcome for outcome in self.outcomes if outcome.status == "delivered")
+
+
+class Spool:
+    """Deliver accepted mail for one host's local recipients into its mailbox store."""
+
+    def __init__(self, policy: HostPolicy, store: MailStore) -> None:
+        self.policy = policy
+        self.store = store
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def deliver(
+        self, queue_id: str, sender: str, recipients: Sequence[str], message: bytes
+    ) -> DeliveryReport:
+        """Deliver ``message`` (CRLF line ends, our Received: header first) to every recipient
+        and return when all copies are on disk (an OSError leaves the caller to answer 4xx)."""
+        headers = _headers(message)
+        size = len(message)
+        outcomes: list[Outcome] = []
+        seen: set[tuple[str, str]] = set()
+        for recipient in recipients:
+            for kind, value, orig_to, dsn in self._targets(recipient):
+                if (kind, value) in seen:
+                    continue  # local(8) delivers each destination once
+                seen.add((kind, value))
+                if kind == "mailbox":
+                    outcome = await self._mailbox(value, sender, size, headers, message)
+                elif kind == "bounce":
+                    outcome = Outcome(value, "bounced", dsn, detail=value)
+                else:
+                    outcome = Outcome(
+                        value, "deferred", "4.3.0", detail=f"{kind} delivery needs the queue"
+                    )
+                outcomes.append(_with_recipient(outcome, recipient, orig_to))
+        return DeliveryReport(queue_id, tuple(outcomes))
+
+    def _targets(self, recipient: str) -> Iterable[tuple[str, str, str, str]]:
+        """Yield (kind, value, orig_to, dsn) for one envelope recipient."""
+        resolution = self.policy.resolve(recipient)
+        if resolution.transport != "local":
+            yield ("forward", resolution.recipient, "", "")
+            return
+        targets = self.policy.expand_local(recipient)
+        if not targets:
+            user = resolution.recipient.rpartition("@")[0]
+            reply = local_unknown_user(user)
+            yield ("bounce", reply.text, "", reply.dsn)
+            return
+        for target in targets:
+            yield (
+                target.kind,
+                target.user if target.kind == "mailbox" else target.value,
+                target.orig_to,
+                target.dsn,
+            )
+
+    async def _mailbox(
+        self,
+        user: str,
+        sender: str,
+        size: int,
+        headers: tuple[tuple[str, str], ...],
+        message: bytes,
+    ) -> Outcome:
+        """Run the MDA decision for ``user`` and store the copy it asks for."""
+        decision = self.policy.mda_decision(user, sender, size, headers)
+        if decision.action == "discard":
+            return Outcome(user, "delivered", "2.0.0", detail=f"discarded by {decision.rule}")
+        folder = decision.folder if decision.action == "folder" else ""
+        lock = self._locks.setdefault(user, asyncio.Lock())
+        async with lock:
+            refused = await asyncio.to_thread(self._write, user, folder, message)
+        if refused is not None:
+            return Outcome(user, "bounced", refused.dsn, detail=refused.text)
+        detail = {
+            "folder": f"filed into {folder} by {decision.rule}",
+            "forward": f"kept in the inbox: forwarding to {decision.forward_to} needs the queue",
+            "vacation": "delivered to mailbox; the vacation reply needs the queue",
+        }.get(decision.action, "delivered to mailbox")
+        return Outcome(user, "delivered", "2.0.0", folder or "local", detail)
+
+    def _write(self, user: str, folder: str, message: bytes) -> SMTPReply | None:
+        """Check mailbox_size_limit and store durably (in a worker thread); return the
+        quota bounce, or None when the message is on disk."""
+        mailbox = self.store.mailbox(user)
+        used = mailbox.folder_size(folder) if folder else mailbox.size()
+        quota = self.policy.check_quota(used, len(message), user, folder)
+        if not quota.ok:
+            return quota
+        mailbox.deliver(message, folder=folder)
+        return None
+
+
+def _with_recipient(outcome: Outcome, recipient: str, orig_to: str) -> Outcome:
+    return Outcome(recipient, outcome.status, outcome.dsn, outcome.relay, outcome.detail, orig_to)
+
+
+def _headers(message: bytes) -> tuple[tuple[str, str], ...]:
+    """Return the message's header fields, unfolded, for the MDA's recipes."""
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(message)
+    return tuple((name, str(value)) for name, value in parsed.items())
