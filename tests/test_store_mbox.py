@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_store_maildir import dovecot_imap, imap_view
 
 from mailsim.live.mailstore import MailboxBusy, MailboxLockTimeout
 from mailsim.live.mbox import MboxMailbox
 from mailsim.live.store import open_store
+
+from test_store_maildir import dovecot_imap, imap_view
 
 MESSAGE = (
     b"Return-Path: <nekdo@firma1.intr>\r\n"
