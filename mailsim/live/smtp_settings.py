@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mailsim.policy.host import HostPolicy
-from mailsim.scenario.postfix import PostfixSettings
 
 __all__ = ["SERVICES", "ConnectionGate", "SMTPDSettings", "ServiceConfig"]
 
@@ -60,34 +59,6 @@ SERVICES: dict[str, ServiceConfig] = {
     ),
     "smtps": ServiceConfig("smtps", wrapper_mode=True, auth_required=True, sasl=True),
 }
-
-# smtpd parameters the policy's defaults table does not hold (postconf -d, Postfix 3.x).
-_DEFAULTS: dict[str, str] = {
-    "smtpd_helo_required": "no",
-    "smtpd_client_connection_count_limit": "50",
-    "smtpd_recipient_overshoot_limit": "1000",
-    "smtpd_tls_received_header": "no",
-    "broken_sasl_auth_clients": "no",
-    "smtputf8_enable": "yes",
-}
-
-
-def _raw(settings: PostfixSettings, name: str) -> str:
-    """Return a parameter expanded, with the defaults above for ones the policy does not know."""
-    return settings.expand(settings.get(name, _DEFAULTS.get(name, ""))).strip()
-
-
-def _int(settings: PostfixSettings, name: str) -> int:
-    """Return an integer parameter; raise ValueError naming it when the value is not one."""
-    text = _raw(settings, name)
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{name} = {text!r} is not an integer") from None
-
-
-def _yes(text: str) -> bool:
-    return text.lower() in {"yes", "true", "1", "on"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +98,17 @@ class SMTPDSettings:
             timeout_s=settings.seconds("smtpd_timeout"),
             hard_error_limit=settings.integer("smtpd_hard_error_limit"),
             recipient_limit=policy.recipient_limit,
-            recipient_overshoot_limit=_int(settings, "smtpd_recipient_overshoot_limit"),
+            recipient_overshoot_limit=settings.integer("smtpd_recipient_overshoot_limit"),
             message_size_limit=policy.message_size_limit,
             process_limit=policy.process_limit("smtpd"),
-            client_connection_limit=_int(settings, "smtpd_client_connection_count_limit"),
-            helo_required=_yes(_raw(settings, "smtpd_helo_required")),
+            client_connection_limit=settings.integer("smtpd_client_connection_count_limit"),
+            helo_required=settings.boolean("smtpd_helo_required"),
             disable_vrfy=settings.boolean("disable_vrfy_command"),
             sasl=sasl,
             tls_auth_only=tls_auth_only,
-            tls_received_header=_yes(_raw(settings, "smtpd_tls_received_header")),
-            broken_sasl_auth_clients=_yes(_raw(settings, "broken_sasl_auth_clients")),
-            smtputf8=_yes(_raw(settings, "smtputf8_enable")),
+            tls_received_header=settings.boolean("smtpd_tls_received_header"),
+            broken_sasl_auth_clients=settings.boolean("broken_sasl_auth_clients"),
+            smtputf8=settings.boolean("smtputf8_enable"),
         )
 
 

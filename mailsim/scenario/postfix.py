@@ -109,6 +109,13 @@ POSTFIX_DEFAULTS: dict[str, str] = {
     "relayhost": "",
     # local(8) and bounce(8)
     "double_bounce_sender": "double-bounce",
+    # --- smtpd(8) of the live servers (issue 4) ---
+    "smtpd_helo_required": "no",
+    "smtpd_client_connection_count_limit": "50",
+    "smtpd_recipient_overshoot_limit": "1000",
+    "smtpd_tls_received_header": "no",
+    "broken_sasl_auth_clients": "no",
+    "smtputf8_enable": "yes",
     # --- qmgr(8) scheduler, retries and notifications (issue 3: queue manager) ---
     # SCHEDULER_README "Concurrency configuration parameters"; transport-specific names default
     # to the default_ ones as postconf -d shows them
@@ -152,21 +159,21 @@ POSTFIX_DEFAULTS: dict[str, str] = {
 # them here lets a file load cleanly while a misspelt parameter is still caught with a suggestion.
 KNOWN_UNMODELLED: frozenset[str] = frozenset(
     """
-    append_dot_mydomain biff broken_sasl_auth_clients command_directory daemon_directory
-    data_directory debug_peer_level html_directory inet_protocols mail_owner
-    mail_version maillog_file mailq_path manpage_directory meta_directory newaliases_path
-    queue_directory readme_directory sample_directory sendmail_path setgid_group
-    shlib_directory smtp_dns_support_level smtp_host_lookup smtp_tls_CAfile smtp_tls_CApath
-    smtp_tls_note_starttls_offer smtp_tls_security_level smtp_tls_session_cache_database
-    smtp_use_tls smtpd_client_restrictions smtpd_data_restrictions
-    smtpd_forbid_bare_newline smtpd_helo_required smtpd_helo_restrictions smtpd_sasl_local_domain
-    smtpd_sasl_path smtpd_sasl_security_options smtpd_sasl_type smtpd_sender_restrictions
-    smtpd_tls_CAfile smtpd_tls_CApath smtpd_tls_cert_file smtpd_tls_chain_files smtpd_tls_key_file
-    smtpd_tls_loglevel smtpd_tls_received_header smtpd_tls_security_level
-    smtpd_tls_session_cache_database smtpd_tls_session_cache_timeout smtpd_use_tls smtputf8_enable
-    tls_random_source transport_maps unknown_local_recipient_reject_code_legacy
-    virtual_alias_domains virtual_alias_maps
-    """.split()  # noqa: SIM905 - a word list reads better than 60 quoted lines
+ append_dot_mydomain biff command_directory daemon_directory
+ data_directory debug_peer_level html_directory inet_protocols mail_owner
+ mail_version maillog_file mailq_path manpage_directory meta_directory newaliases_path
+ queue_directory readme_directory sample_directory sendmail_path setgid_group
+ shlib_directory smtp_dns_support_level smtp_host_lookup smtp_tls_CAfile smtp_tls_CApath
+ smtp_tls_note_starttls_offer smtp_tls_security_level smtp_tls_session_cache_database
+ smtp_use_tls smtpd_client_restrictions smtpd_data_restrictions
+ smtpd_forbid_bare_newline smtpd_helo_restrictions smtpd_sasl_local_domain
+ smtpd_sasl_path smtpd_sasl_security_options smtpd_sasl_type smtpd_sender_restrictions
+ smtpd_tls_CAfile smtpd_tls_CApath smtpd_tls_cert_file smtpd_tls_chain_files smtpd_tls_key_file
+ smtpd_tls_loglevel smtpd_tls_security_level
+ smtpd_tls_session_cache_database smtpd_tls_session_cache_timeout smtpd_use_tls
+ tls_random_source transport_maps unknown_local_recipient_reject_code_legacy
+ virtual_alias_domains virtual_alias_maps
+ """.split()  # noqa: SIM905 - a word list reads better than 60 quoted lines
 )
 
 #: The smtpd restrictions mailsim's policy implements, in smtpd_recipient_restrictions and
@@ -215,6 +222,7 @@ def has_relay_control(names: Iterable[str]) -> bool:
 INTEGER_PARAMETERS: frozenset[str] = frozenset(
     {name for name in POSTFIX_DEFAULTS if name.endswith("_limit")}
     | {"initial_destination_concurrency", "unknown_local_recipient_reject_code"}
+    | {"smtpd_recipient_overshoot_limit"}
 )
 #: Parameters whose value is a time: a number with an optional unit s, m, h, d or w.
 TIME_PARAMETERS: frozenset[str] = frozenset(
@@ -233,6 +241,8 @@ TIME_PARAMETERS: frozenset[str] = frozenset(
 BOOLEAN_PARAMETERS: frozenset[str] = frozenset(
     {"smtpd_sasl_auth_enable", "smtpd_tls_auth_only", "disable_vrfy_command"}
     | {"smtp_randomize_addresses", "smtp_skip_5xx_greeting", "smtp_defer_if_no_mx_address_found"}
+    | {"smtpd_helo_required", "smtpd_tls_received_header", "broken_sasl_auth_clients"}
+    | {"smtputf8_enable"}
 )
 
 _NAME = re.compile(r"[A-Za-z0-9_]+")
