@@ -79,6 +79,34 @@ def _qshape(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from mailsim.live.addressing import lab_plan
+    from mailsim.live.lab import Lab, ephemeral_ports
+    from mailsim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    plan = lab_plan(scenario, port_offset=args.port_offset)
+    if args.ephemeral:
+        plan = ephemeral_ports(plan)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with Lab(scenario, args.dir, plan=plan) as lab:
+            print(lab.table())
+            print(f"\nlab is up: {scenario.name}, files in {args.dir}; Ctrl-C stops it", flush=True)
+            await stop.wait()
+        print("lab stopped", flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     from mailsim.scenario import load_scenario
 
@@ -155,6 +183,25 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     shape.add_argument("--quiet", action="store_true", help="no progress bar")
     shape.set_defaults(handler=_qshape)
+    lab = commands.add_parser("lab", help="the live lab: real servers on loopback")
+    lab_commands = lab.add_subparsers(dest="lab_command", required=True)
+    up = lab_commands.add_parser(
+        "up", help="start SMTP, submission, SMTPS, POP3, POP3S and DNS for every host"
+    )
+    up.add_argument("scenario", help="scenario YAML file")
+    up.add_argument("--dir", default="lab", help="directory for mail stores and TLS files")
+    up.add_argument(
+        "--port-offset",
+        type=int,
+        default=None,
+        help="add this to the standard ports (default: 0 if they can be bound, else 10000)",
+    )
+    up.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="let the system pick free ports (printed in the table)",
+    )
+    up.set_defaults(handler=_lab)
     val = commands.add_parser("validate", help="load a scenario and report every problem")
     val.add_argument("scenario", help="scenario YAML file")
     val.set_defaults(handler=_validate)

@@ -269,13 +269,16 @@ def format_plan(plan: LabPlan, ca_file: str = "ca.pem") -> str:
     for host in plan.hosts:
         first = (host.name, host.address)
         for service, port in host.ports.items():
-            rows.append((*first, service, str(port), _try(plan, host.address, service, ca_file)))
+            command = _try(plan, host.address, service, ca_file, port)
+            rows.append((*first, service, str(port), command))
             first = ("", "")
         if first[0]:
             rows.append((*first, "-", "-", ""))
     if not plan.nameserver.host:
         ns = plan.nameserver
-        rows.append(("(nameserver)", ns.address, "dns", str(ns.port), _try(plan, "", "dns", "")))
+        rows.append(
+            ("(nameserver)", ns.address, "dns", str(ns.port), _try(plan, "", "dns", "", ns.port))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
@@ -292,8 +295,7 @@ def format_plan(plan: LabPlan, ca_file: str = "ca.pem") -> str:
     return "\n".join(lines)
 
 
-def _try(plan: LabPlan, address: str, service: str, ca_file: str) -> str:
-    port = plan.port(service)
+def _try(plan: LabPlan, address: str, service: str, ca_file: str, port: int) -> str:
     if service in TLS_SERVICES:
         return f"openssl s_client -connect {address}:{port} -CAfile {ca_file}"
     if service == "submission":
