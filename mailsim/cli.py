@@ -99,7 +99,8 @@ def _lab(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         async with Lab(scenario, args.dir, plan=plan) as lab:
             print(lab.table())
-            print(f"\nlab is up: {scenario.name}, files in {args.dir}; Ctrl-C stops it", flush=True)
+            print(f"\nlab is up: {scenario.name}, files in {args.dir}; Ctrl-C stops it")
+            print(f"event log: {lab.events.path if lab.events else None}", flush=True)
             await stop.wait()
         print("lab stopped", flush=True)
 

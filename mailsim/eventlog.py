@@ -17,7 +17,16 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "EVENTS", "DAEMON_NAMES", "Event", "EventLog", "format_msg", "format_qid"]
+__all__ = [
+    "COLUMNS",
+    "EVENTS",
+    "DAEMON_NAMES",
+    "Event",
+    "EventLog",
+    "format_delays",
+    "format_msg",
+    "format_qid",
+]
 
 COLUMNS: tuple[str, ...] = (
     "t",
@@ -127,6 +136,21 @@ class Event(NamedTuple):
 def format_msg(number: int) -> str:
     """Return the run-wide message id for message ``number`` (0 means none)."""
     return f"m{number}" if number else ""
+
+
+def format_delays(arrival: float, active_wait: float, setup: float, transmission: float) -> str:
+    """Return Postfix's ``delays=a/b/c/d`` value (docs/design.md section 3): two significant
+    digits below 10 s, whole seconds above, and 0 below the 10 ms resolution (postconf(5)
+    delay_logging_resolution_limit)."""
+    return "/".join(_delay(seconds) for seconds in (arrival, active_wait, setup, transmission))
+
+
+def _delay(seconds: float) -> str:
+    if seconds < 0.01:
+        return "0"
+    if seconds < 10:
+        return f"{seconds:.2g}"
+    return str(round(seconds))
 
 
 def format_qid(number: int) -> str:

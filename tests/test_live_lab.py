@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mailsim.analysis import Run
 from mailsim.live.addressing import lab_plan
 from mailsim.live.lab import Lab, ephemeral_ports
 from mailsim.scenario import load_scenario
@@ -69,6 +70,28 @@ def test_submit_then_fetch_over_pop3_with_stls(tmp_path: Path) -> None:
     assert banner.startswith(NEO)
     assert b"Subject: jak se vam dari?" in fetched and b"jak se vam dari ?" in fetched
     assert (tmp_path / "tls" / "ca.pem").exists()
+
+
+def test_the_lab_writes_the_event_log_as_it_goes(tmp_path: Path) -> None:
+    """Both engines write one log (DESIGN.md section 3): the lab keeps ``events.csv`` in its
+    directory, readable while it runs, and ``Lab.run()`` answers like a simulated run."""
+
+    def clients(lab: Lab) -> tuple[object, object]:
+        neo = address_of(lab, NEO)
+        with smtplib.SMTP(neo, lab.ports[NEO]["smtp"], timeout=30) as smtp:
+            smtp.sendmail("nekdo@firma1.intr", ["jura@firma1.intr"], b"Subject: ahoj\r\n\r\nx\r\n")
+        return Run.read_csv(tmp_path / "events.csv"), lab.run()
+
+    on_disk, live = run_lab(tmp_path, clients)
+    assert isinstance(on_disk, Run) and isinstance(live, Run)
+    events = on_disk.events
+    assert events["event"].astype(str).tolist()[:3] == ["connect", "received", "queued"]
+    assert set(events["node"].astype(str)) == {NEO}
+    assert set(events["msg"].astype(str)) == {"m1"}
+    delivered = live.recipients()
+    assert delivered["recipient"].astype(str).tolist() == ["jura@firma1.intr"]
+    assert delivered["status"].astype(str).tolist() == ["delivered"]
+    assert live.meta["engine"] == "live" and live.name == "firma1"
 
 
 def test_lan_mail_for_another_domain_waits_for_relaying(tmp_path: Path) -> None:

@@ -18,9 +18,11 @@ import dataclasses
 import ssl
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from mailsim.live.addressing import LabPlan, format_plan, lab_plan
 from mailsim.live.dns import LabDNSServer
+from mailsim.live.events import LiveEventLog
 from mailsim.live.passdb import CLASSROOM, AuthSettings, PassDB
 from mailsim.live.pop3 import POP3Server
 from mailsim.live.smtp_server import SMTPServer
@@ -29,6 +31,9 @@ from mailsim.live.store import HostStore, open_store
 from mailsim.live.tls import LabCA
 from mailsim.policy import HostPolicy
 from mailsim.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from mailsim.analysis import Run
 
 __all__ = ["Lab", "ephemeral_ports"]
 
@@ -59,6 +64,9 @@ class Lab:
         self.plan = plan if plan is not None else lab_plan(scenario)
         self.auth = auth
         self.ca = LabCA(self.directory / "tls")
+        #: the run's event log (DESIGN.md section 3), also written to ``events.csv`` as it
+        #: happens; opened by :meth:`start`
+        self.events: LiveEventLog | None = None
         self.stores: dict[str, HostStore] = {}
         self.dns: LabDNSServer | None = None
         self.smtp: dict[str, SMTPServer] = {}
@@ -67,7 +75,10 @@ class Lab:
         self.ports: dict[str, dict[str, int]] = {}
 
     async def start(self) -> None:
-        """Start the DNS, then every host's SMTP and POP3 listeners; return when all listen."""
+        """Start the DNS, then every host's SMTP and POP3 listeners; return when all listen.
+
+        A new event log starts too (``<directory>/events.csv``: one file per lab run)."""
+        self.events = LiveEventLog(self.directory / "events.csv")
         self.dns = LabDNSServer(
             self.plan.zones, self.plan.nameserver.address, self.plan.nameserver.port
         ).start()
@@ -96,7 +107,7 @@ class Lab:
         if smtp_ports:
             smtp = SMTPServer.for_host(
                 self.scenario, name, store, auth=self.auth, address=address,
-                services=smtp_ports, tls_context=context,
+                services=smtp_ports, tls_context=context, events=self.events,
             )  # fmt: skip
             await smtp.start()
             self.smtp[name] = smtp
@@ -112,6 +123,12 @@ class Lab:
                 self.pop3.setdefault(name, {})[service] = server
                 listening[service] = server.port
         self.ports[name] = listening
+
+    def run(self, name: str = "") -> Run:
+        """What the lab did so far, as the notebooks' :class:`~mailsim.analysis.Run`."""
+        if self.events is None:
+            raise RuntimeError("the lab has not started: no event log yet")
+        return self.events.run(name or self.scenario.name, {"scenario": self.scenario.name})
 
     def client_context(self) -> ssl.SSLContext:
         """A TLS client context that trusts the lab CA (for smtplib/poplib in notebooks)."""
@@ -142,6 +159,8 @@ class Lab:
             await smtp.close()
         if self.dns is not None:
             self.dns.stop()
+        if self.events is not None:
+            self.events.close()  # the rows stay readable: run() still works
         self.pop3.clear()
         self.smtp.clear()
         self.dns = None

@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mailsim.live.events import LiveEventLog
 from mailsim.live.passdb import PassDB
 from mailsim.live.smtp_auth import SASLFailure, authenticate, mechanisms
 from mailsim.live.smtp_data import ReceivedInfo, mail_date, received_header, separate_body
@@ -25,6 +26,7 @@ from mailsim.live.smtp_reply import (
     too_many_connections,
     vrfy_result,
 )
+from mailsim.live.smtp_trace import TransactionTrace
 from mailsim.live.spool import Spool, new_queue_id
 from mailsim.policy.host import HostPolicy
 from mailsim.policy.reply import (
@@ -56,10 +58,18 @@ class PolicyHandler:
     :func:`~mailsim.live.smtp_reply.relay_unavailable` rather than accepted and lost.
     """
 
-    def __init__(self, policy: HostPolicy, spool: Spool, passdb: PassDB) -> None:
+    def __init__(
+        self,
+        policy: HostPolicy,
+        spool: Spool,
+        passdb: PassDB,
+        events: LiveEventLog | None = None,
+    ) -> None:
         self.policy = policy
         self.spool = spool
         self.passdb = passdb
+        #: where sessions report what they did (mailsim.live.smtp_trace); None: nowhere
+        self.events = events
         self.mechanisms = mechanisms(passdb)
         self.mail_name = policy.settings.value("mail_name")
 
@@ -75,8 +85,39 @@ class PolicyHandler:
 
     # -- connection ----------------------------------------------------------------------------
     def greeting(self, server: SMTPSession) -> SMTPReply:
-        """Return the ``220`` banner (smtpd_banner)."""
+        """Return the ``220`` banner (smtpd_banner); the session's first transaction is
+        logged as connected from now."""
+        if self.events is not None:
+            server.trace_since = self.events.now()
         return self.policy.check_connect(self.client(server))
+
+    def session_closed(self, server: SMTPSession) -> None:
+        """The connection is gone: log what its unfinished transaction was refused."""
+        self._end_trace(server)
+
+    def _begin_trace(self, server: SMTPSession, sender: str, size: int | None) -> None:
+        """A MAIL command starts a transaction (its trace ends the previous one's)."""
+        self._end_trace(server)
+        if self.events is None:
+            return
+        since = server.trace_since
+        server.trace_since = None
+        server.trace = TransactionTrace(
+            self.events,
+            self.policy.hostname,
+            server.client_address,
+            self.events.now() if since is None else since,
+            sender=sender,
+            size=size or 0,
+        )
+
+    def _end_trace(self, server: SMTPSession, refusal: SMTPReply | None = None) -> None:
+        trace, server.trace = server.trace, None
+        if trace is not None:
+            if refusal is None:
+                trace.abandon()
+            else:
+                trace.refused(refusal)
 
     def refuse_connection(self, server: SMTPSession) -> SMTPReply:
         """Return the greeting past smtpd_client_connection_count_limit."""
@@ -165,7 +206,10 @@ class PolicyHandler:
     ) -> str:
         """smtpd_check_size() and the sender checks (policy.check_mail)."""
         reply = self.policy.check_mail(self.client(server), sender, size)
-        if reply.ok:
+        self._begin_trace(server, sender, size)
+        if not reply.ok:
+            self._end_trace(server, reply)
+        else:
             envelope.mail_from = sender
             envelope.mail_options = options
             envelope.declared_size = size
@@ -179,14 +223,20 @@ class PolicyHandler:
         limit = server.settings.recipient_limit
         if limit and len(envelope.rcpt_tos) >= limit:
             envelope.overshoot += 1
-            return str(R452_TOO_MANY_RECIPIENTS)
+            return self._rcpt_refused(server, recipient, R452_TOO_MANY_RECIPIENTS)
         sender = envelope.mail_from or ""
         reply = self.policy.check_rcpt(self.client(server), sender, recipient)
         if reply.ok and self.policy.resolve(recipient).transport != "local":
             reply = relay_unavailable(recipient)
-        if reply.ok:
-            envelope.rcpt_tos.append(recipient)
-            envelope.queue_id = envelope.queue_id or new_queue_id()
+        if not reply.ok:
+            return self._rcpt_refused(server, recipient, reply)
+        envelope.rcpt_tos.append(recipient)
+        envelope.queue_id = envelope.queue_id or new_queue_id()
+        return str(reply)
+
+    def _rcpt_refused(self, server: MailsimSMTP, recipient: str, reply: SMTPReply) -> str:
+        if server.trace is not None:
+            server.trace.rcpt_refused(recipient, reply)
         return str(reply)
 
     async def handle_DATA(
@@ -194,11 +244,17 @@ class PolicyHandler:
     ) -> str:
         """Check the size (policy.check_data), prepend Received:, store, then answer 250."""
         reply = self.policy.check_data(self.client(server), envelope.size)
+        if reply.ok and envelope.line_too_long:
+            reply = R500_LINE_TOO_LONG
         if not reply.ok:
+            self._end_trace(server, reply)
             return str(reply)
-        if envelope.line_too_long:
-            return str(R500_LINE_TOO_LONG)
-        message = self._received(server, session, envelope) + separate_body(envelope.data)
+        trace, server.trace = server.trace, None
+        msg, trace_header = trace.add_trace_header(envelope.data) if trace else (0, b"")
+        message = (
+            self._received(server, session, envelope) + trace_header + separate_body(envelope.data)
+        )
+        t_complete = trace.events.now() if trace else 0.0
         sender = envelope.mail_from or ""
         delivery = asyncio.ensure_future(
             self.spool.deliver(envelope.queue_id, sender, list(envelope.rcpt_tos), message)
@@ -209,6 +265,8 @@ class PolicyHandler:
             report = await asyncio.shield(delivery)
         except OSError:
             log.exception("%s: cannot store %s", server.client_address, envelope.queue_id)
+            if trace is not None:
+                trace.refused(R451_QUEUE_WRITE_ERROR)
             return str(R451_QUEUE_WRITE_ERROR)
         for outcome in report.outcomes:
             log.info(
@@ -218,6 +276,9 @@ class PolicyHandler:
                 outcome.status,
                 outcome.detail,
             )
+        if trace is not None:
+            trace.accepted(msg, report.queue_id, len(envelope.rcpt_tos), len(message), t_complete)
+            trace.delivered(msg, report, len(message), t_complete)
         return str(queued(envelope.queue_id))
 
     def _received(self, server: MailsimSMTP, session: Session, envelope: MailEnvelope) -> bytes:

@@ -19,6 +19,7 @@ from ipaddress import ip_address, ip_network
 from types import TracebackType
 from typing import Any
 
+from mailsim.live.events import LiveEventLog
 from mailsim.live.mailstore import MailStore
 from mailsim.live.passdb import CLASSROOM, AuthSettings, PassDB
 from mailsim.live.smtp import MailsimSMTP
@@ -48,7 +49,8 @@ class SMTPServer:
     ``services`` maps service names of :data:`~mailsim.live.smtp_settings.SERVICES` to ports
     (0: any free port); ``tls_context`` is the server certificate's context, needed by
     submission and smtps and enabling STARTTLS on smtp; ``passdb`` the host's users for AUTH
-    (none: nobody can authenticate). Raises ValueError for an address outside 127.0.0.0/8,
+    (none: nobody can authenticate); ``events`` the lab's event log (none: not logged).
+    Raises ValueError for an address outside 127.0.0.0/8,
     an unknown service, or a TLS service without a certificate.
     """
 
@@ -61,6 +63,7 @@ class SMTPServer:
         services: Mapping[str, int] | None = None,
         tls_context: ssl.SSLContext | None = None,
         passdb: PassDB | None = None,
+        events: LiveEventLog | None = None,
     ) -> None:
         if ip_address(address) not in LOOPBACK:
             raise ValueError(f"live servers listen on 127.0.0.0/8 only, not {address!r}")
@@ -74,7 +77,7 @@ class SMTPServer:
         self.address = address
         self.tls_context = tls_context
         self.passdb = passdb or PassDB(())
-        self.handler = PolicyHandler(policy, Spool(policy, store), self.passdb)
+        self.handler = PolicyHandler(policy, Spool(policy, store), self.passdb, events)
         self._wanted = wanted
         self._servers: dict[str, asyncio.Server] = {}
         self._gates: list[ConnectionGate] = []

@@ -57,6 +57,7 @@ from mailsim.policy.reply import (
 
 if TYPE_CHECKING:
     from mailsim.live.smtp_handler import PolicyHandler
+    from mailsim.live.smtp_trace import TransactionTrace
 
 __all__ = ["COMMANDS", "COMMAND_LINE_LIMIT", "MAIL_LINE_LIMIT", "MailSession", "SMTPSession"]
 
@@ -126,6 +127,10 @@ class SMTPSession(SMTP):
         self.gate = gate
         self.error_count = 0
         self.client_address = ""
+        #: the event log's view (mailsim.live.smtp_trace): when the next transaction's
+        #: connection began (None: at its MAIL), and the open transaction's rows
+        self.trace_since: float | None = None
+        self.trace: TransactionTrace | None = None
 
     # -- state the handler reads ------------------------------------------------------------
     @property
@@ -160,6 +165,7 @@ class SMTPSession(SMTP):
 
     def connection_lost(self, error: Exception | None) -> None:
         self.gate.sessions.discard(self)
+        self.handler.session_closed(self)
         super().connection_lost(error)
 
     # -- replies and deadlines ------------------------------------------------------------------

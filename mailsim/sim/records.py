@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailsim.eventlog import format_delays
 from mailsim.policy import SMTPReply
 
 __all__ = ["DeliveryJob", "QueueFile", "SessionResult", "SMTPTransaction"]
@@ -100,22 +101,9 @@ class DeliveryJob:
         """Return Postfix's ``a/b/c/d`` split for an outcome logged at ``now`` (postconf(5)
         delay_logging_resolution_limit: values below 0.01 s print as 0)."""
         qf = self.queue_file
-        return "/".join(
-            _delay(value)
-            for value in (
-                qf.active_at - qf.arrived_at,
-                self.started_at - qf.active_at,
-                self.connected_at - self.started_at,
-                now - self.connected_at,
-            )
+        return format_delays(
+            qf.active_at - qf.arrived_at,
+            self.started_at - qf.active_at,
+            self.connected_at - self.started_at,
+            now - self.connected_at,
         )
-
-
-def _delay(seconds: float) -> str:
-    """Format one delay as Postfix does: two significant digits below 10 s, whole seconds
-    above, and 0 below the 10 ms resolution."""
-    if seconds < 0.01:
-        return "0"
-    if seconds < 10:
-        return f"{seconds:.2g}"
-    return str(round(seconds))
