@@ -235,3 +235,21 @@ def test_live_run_answers_the_notebooks_questions() -> None:
 
 def test_delay_format_is_postfixs() -> None:
     assert format_delays(0.004, 0, 0.5, 12.4) == "0/0/0.5/12"
+
+
+def test_rset_and_quit_write_the_transactions_rows_before_their_reply() -> None:
+    """A client that saw 250 to RSET (or 221 to QUIT) finds the rejects already logged."""
+    events = LiveEventLog()
+    with ServerThread(MemoryStore(), events=events) as server, Client(server.port()) as c:
+        c.reply()
+        for command in ("HELO pc", "MAIL FROM:<nekdo@firma1.intr>", "RCPT TO:<nikdo@firma1.intr>"):
+            c.command(command)
+        assert len(events) == 0
+        assert c.command("RSET") == "250 2.0.0 Ok"
+        assert rows(events)["event"].tolist() == ["connect", "reject"]
+        c.command("MAIL FROM:<nekdo@firma1.intr>")
+        c.command("RCPT TO:<nikdo@firma1.intr>")
+        assert c.command("QUIT").startswith("221")
+        frame = rows(events)
+        assert frame["event"].tolist() == ["connect", "reject", "connect", "reject"]
+        assert frame["msg"].tolist() == ["m1", "m1", "m2", "m2"]

@@ -11,9 +11,16 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SMALL = {
     "01-how-mail-travels.ipynb": {"hours": 0.25},
     "02-when-a-partner-is-down.ipynb": {"hours": 4.5},
+    "03-the-live-lab.ipynb": {"messages": 5},
 }
 #: charts each notebook shows
-IMAGES = {"01-how-mail-travels.ipynb": 4, "02-when-a-partner-is-down.ipynb": 3}
+IMAGES = {
+    "01-how-mail-travels.ipynb": 4,
+    "02-when-a-partner-is-down.ipynb": 3,
+    "03-the-live-lab.ipynb": 2,
+}
+#: notebooks that take a directory to write to (the live lab's mailboxes and events.csv)
+WRITES_TO = {"03-the-live-lab.ipynb": "lab_dir"}
 
 pytestmark = pytest.mark.notebooks
 
@@ -39,10 +46,13 @@ def test_notebook_is_thin_and_tagged(name: str) -> None:
 def test_notebook_runs(name: str, tmp_path: Path) -> None:
     papermill = pytest.importorskip("papermill")
     out = tmp_path / name
+    parameters = dict(SMALL[name])
+    if name in WRITES_TO:
+        parameters[WRITES_TO[name]] = str(tmp_path / "files")
     papermill.execute_notebook(
         str(NOTEBOOKS / name),
         str(out),
-        parameters=SMALL[name],
+        parameters=parameters,
         cwd=str(NOTEBOOKS),
         progress_bar=False,
         kernel_name="python3",

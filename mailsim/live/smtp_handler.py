@@ -164,11 +164,13 @@ class PolicyHandler:
     async def handle_RSET(
         self, server: MailsimSMTP, session: Session, envelope: MailEnvelope
     ) -> str:
+        self._end_trace(server)  # logged before the reply, so a client that saw it can look
         return str(R250_OK)
 
     async def handle_QUIT(
         self, server: MailsimSMTP, session: Session, envelope: MailEnvelope
     ) -> str:
+        self._end_trace(server)
         return str(R221_BYE)
 
     # -- AUTH (RFC 4954) -------------------------------------------------------------------------
