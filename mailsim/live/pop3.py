@@ -12,8 +12,10 @@ One :class:`POP3Session` (an ``asyncio.Protocol``) per connection feeds what it 
   gone, idle timeout, server closed) deletes nothing and releases the lock;
 - STLS (RFC 2595 section 4): the ``+OK``, then ``loop.start_tls``. Reading is paused from the
   moment STLS is processed and the core drops anything the client pipelined after it, so no
-  plaintext command can pass as if it had come over TLS. POP3S (RFC 8314 section 3.3, port 995)
-  is TLS from the first byte: ``implicit_tls=True``.
+  plaintext command can pass as if it had come over TLS. What the client sends over TLS may
+  arrive before ``start_tls`` has returned (see :meth:`POP3Session._handshake`); it waits in the
+  core until the session has its TLS transport. POP3S (RFC 8314 section 3.3, port 995) is TLS
+  from the first byte: ``implicit_tls=True``.
 
 Plaintext credentials (USER/PASS, AUTH PLAIN) without TLS are taken only from a loopback peer and
 only when ``allow_plaintext`` (the classroom default; RFC 2595 section 2.3 asks for the switch)
@@ -109,7 +111,10 @@ class POP3Session(asyncio.Protocol):
         self._flags: dict[str, frozenset[str]] = {}
         self._idle: asyncio.TimerHandle | None = None
         self._upgrading = False
-        self._write_paused = False
+        #: Set while the transport takes more output (cleared by pause_writing): what
+        #: StreamWriter.drain() waits for.
+        self._writable = asyncio.Event()
+        self._writable.set()
         self._tls_task: asyncio.Task[None] | None = None
         #: Done when the connection is gone and the maildrop lock released.
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -129,20 +134,22 @@ class POP3Session(asyncio.Protocol):
         self._touch()
 
     def data_received(self, data: bytes) -> None:
-        if self._upgrading:  # reading is paused during STLS; never feed plaintext past it
-            return
         self._touch()
         self._conn.receive_data(data)
-        self._pump()
+        if not self._upgrading:
+            self._pump()
+        # else: the client's first bytes over TLS, read together with its last handshake
+        # message; _handshake runs them once the session has its TLS transport
 
     def pause_writing(self) -> None:
         """The client reads slower than we write: stop taking commands until it catches up."""
-        self._write_paused = True
+        self._writable.clear()
         if not self._upgrading:
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self._writable.set()
+        self._touch()  # the client is reading: not idle
         if not self._upgrading and not self._transport.is_closing():
             self._transport.resume_reading()
             self._pump()
@@ -150,6 +157,8 @@ class POP3Session(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._idle is not None:
             self._idle.cancel()
+        if self._tls_task is not None and not self._tls_task.done():
+            self._tls_task.cancel()  # e.g. still waiting for the +OK to drain
         self._release()
         self._server.sessions.discard(self)
         log.info("pop3 disconnect from %s", self.peer)
@@ -166,7 +175,7 @@ class POP3Session(asyncio.Protocol):
 
     def _pump(self) -> None:
         """Run every complete command line buffered, in order (RFC 2449 PIPELINING)."""
-        while not (self._upgrading or self._write_paused or self._transport.is_closing()):
+        while self._writable.is_set() and not (self._upgrading or self._transport.is_closing()):
             try:
                 event = self._conn.next_event()
             except RemoteProtocolError as exc:
@@ -259,15 +268,32 @@ class POP3Session(asyncio.Protocol):
     # --- STLS, idle timeout, output ----------------------------------------------------------
 
     def _start_tls(self) -> None:
+        """STLS: no plaintext byte is read from here on (the core's buffer, which may hold
+        commands pipelined after STLS, is cleared by ``send(TLSReady())``), then ``+OK``."""
         self._upgrading = True
         self._transport.pause_reading()
         self._write(self._conn.send(TLSReady()))
         self._tls_task = asyncio.get_running_loop().create_task(self._handshake())
 
     async def _handshake(self) -> None:
+        """Put TLS under the session, then serve what the client has sent over it.
+
+        First the ``+OK`` (and anything before it) must drain, as ``StreamWriter.start_tls``
+        drains: the SSL protocol must not inherit a transport whose writing is paused, or
+        nobody would resume it. Then ``loop.start_tls``. Its SSL protocol completes the
+        handshake in a ``data_received`` of its own and, in that same call, before this
+        coroutine can resume, passes on any application data that came in the same read --
+        with TLS 1.3 the client speaks first once it has sent its Finished, so its first
+        command (curl's CAPA) often shares a segment with it on a busy machine. That data
+        reaches :meth:`data_received` while ``_upgrading``; the core keeps it (it is secure
+        now, its plaintext buffer already dropped) and :meth:`_pump` runs it below. It can only
+        be TLS data: reading on the plain transport stopped at STLS, and from the hand-over on
+        every byte goes through the SSL protocol.
+        """
         context = self._server.ssl_context
         assert context is not None
         try:
+            await self._writable.wait()
             transport = await asyncio.get_running_loop().start_tls(
                 self._transport,
                 self,
@@ -290,14 +316,21 @@ class POP3Session(asyncio.Protocol):
         """Restart the autologout timer (RFC 1939 section 3)."""
         if self._idle is not None:
             self._idle.cancel()
+        if self.closed.done():
+            return
         loop = asyncio.get_running_loop()
         self._idle = loop.call_later(self._server.idle_timeout_s, self._on_idle)
 
     def _on_idle(self) -> None:
+        """Autologout. A client that has stopped reading gets no graceful close: ``close()``
+        would wait for output nobody takes, keeping the session and its maildrop lock."""
         log.info("pop3 %s: disconnected for inactivity", self.peer)
         if not self._upgrading:
             self._write(R_IDLE_TIMEOUT)
-        self._transport.close()
+        if self._transport.get_write_buffer_size():
+            self._transport.abort()
+        else:
+            self._transport.close()
 
     def _write(self, data: bytes) -> None:
         if not self._transport.is_closing():
