@@ -32,6 +32,7 @@ from mailsim.scenario.model import (
     User,
     Zone,
 )
+from mailsim.scenario.orgconf import add_organisation
 from mailsim.scenario.suggest import DNS_KEYS, LINK_KEYS, MX_KEYS, TOP_KEYS, ZONE_KEYS, closest
 from mailsim.scenario.traffic import build_users, build_workload
 from mailsim.scenario.validate import Checker, LineList, LineMap, Where, describe
@@ -171,6 +172,9 @@ def _build(chk: Checker, value: object, base_dir: Path) -> Scenario:
     users = build_users(chk, top.key("users", data), data.get("users"), hosts)
     links = _links(chk, top.key("links", data), data.get("links"), hosts)
     workload = build_workload(chk, top.key("workload", data), data.get("workload"), hosts, users)
+    workload, users = add_organisation(
+        chk, top.key("workload", data), data.get("workload"), hosts, users, workload
+    )
     _cross_check(chk, top, data, dns, hosts, users)
     if chk.issues:
         raise ScenarioError(chk.issues)

@@ -12,11 +12,15 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mailsim.scenario.faults import DNSFault, HostBehaviour
 from mailsim.scenario.mda import MDARule
 from mailsim.scenario.postfix import PostfixSettings
+
+if TYPE_CHECKING:  # shape and organisation build on this module's records
+    from mailsim.scenario.organisation import Organisation
+    from mailsim.scenario.shape import Burst, Profile, SizeLaw, ZipfCount
 
 __all__ = [
     "DAEMONS",
@@ -245,20 +249,28 @@ class Weighted:
 
 @dataclass(frozen=True, slots=True)
 class Stream:
-    """One Poisson stream of messages (realistic generators come with issue 5).
+    """One stream of messages: Poisson at ``rate``, or shaped by the issue-5 fields below.
 
     Each arrival picks a sender from ``senders`` and ``recipients_per_message`` distinct
     recipients from ``recipients`` (by weight). The message enters at the sender's user's
     ``submit_host`` unless ``connect_to`` is set; ``client_address`` likewise overrides the
     user's client address (an outside relay attempt sets both).
+
+    Shapes (:mod:`mailsim.scenario.shape`), each changing the draws only when used: ``profile``
+    makes the rate vary by hour and weekday (``rate`` is then the mean over a full day);
+    ``burst`` replaces rate, start and stop by a campaign; ``size`` may be a
+    :class:`~mailsim.scenario.shape.LognormalPareto` or an
+    :class:`~mailsim.scenario.shape.AttachmentMixture`; ``recipients_per_message`` may be a
+    :class:`~mailsim.scenario.shape.ZipfCount`; each recipient is drawn from
+    ``remote_recipients`` (outside the organisation) with probability ``remote_share``.
     """
 
     name: str
     rate: float
     senders: tuple[Weighted, ...]
     recipients: tuple[Weighted, ...]
-    size: Distribution = field(default_factory=lambda: Distribution.lognormal(3500.0, 1.1))
-    recipients_per_message: tuple[int, int] = (1, 1)
+    size: SizeLaw = field(default_factory=lambda: Distribution.lognormal(3500.0, 1.1))
+    recipients_per_message: tuple[int, int] | ZipfCount = (1, 1)
     start: float = 0.0
     stop: float | None = None
     connect_to: str = ""
@@ -266,13 +278,33 @@ class Stream:
     service: Literal["smtp", "submission", ""] = ""
     #: header sets to choose from per message, by weight (e.g. subjects for MDA rules)
     headers: tuple[tuple[tuple[tuple[str, str], ...], float], ...] = ()
+    profile: Profile | None = None
+    burst: Burst | None = None
+    remote_recipients: tuple[Weighted, ...] = ()
+    remote_share: float = 0.0
+
+    @property
+    def is_plain(self) -> bool:
+        """Return whether the stream uses none of the shapes (the issue-2 Poisson stream)."""
+        return (
+            self.profile is None
+            and self.burst is None
+            and self.remote_share == 0
+            and isinstance(self.size, Distribution)
+            and isinstance(self.recipients_per_message, tuple)
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """The message arrivals of a run."""
+    """The message arrivals of a run.
+
+    ``organisation`` is the per-user description the ``org-*`` streams (and any generated
+    users) were compiled from, kept for reference; the streams are what runs.
+    """
 
     streams: tuple[Stream, ...] = ()
+    organisation: Organisation | None = None
 
 
 @dataclass(frozen=True, slots=True)

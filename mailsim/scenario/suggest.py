@@ -15,6 +15,14 @@ from mailsim.scenario.postfix import KNOWN_UNMODELLED, POSTFIX_DEFAULTS
 __all__ = [
     "DISTRIBUTION_PARAMETERS",
     "BEHAVIOUR_KEYS",
+    "BURST_KEYS",
+    "ORGANISATION_KEYS",
+    "POPULARITY_KEYS",
+    "PROFILE_KEYS",
+    "PROFILE_NAMES",
+    "SIZE_LAW_KEYS",
+    "SPAM_KEYS",
+    "ZIPF_KEYS",
     "DNS_FAULT_KEYS",
     "DNS_FAULT_KINDS",
     "DNS_KEYS",
@@ -88,7 +96,7 @@ SMTP_STAGES = ("connect", "helo", "mail", "rcpt", "data")
 DNS_FAULT_KEYS = ("domain", "kind", "start", "end")
 DNS_FAULT_KINDS = ("servfail", "timeout", "nxdomain")
 LINK_KEYS = ("between", "latency", "bandwidth")
-WORKLOAD_KEYS = ("streams",)
+WORKLOAD_KEYS = ("streams", "organisation")
 STREAM_KEYS = (
     "name",
     "rate",
@@ -102,7 +110,45 @@ STREAM_KEYS = (
     "client_address",
     "service",
     "headers",
+    # shapes (issue 5), see scenario/shape.py
+    "profile",
+    "burst",
+    "remote_recipients",
+    "remote_share",
+    "popularity",
 )
+#: ``profile: {...}``: hourly and weekly weights, and the weekday and time the run starts at.
+PROFILE_KEYS = ("hourly", "weekly", "origin")
+#: Named profiles for ``profile``, ``profile.hourly`` and ``profile.weekly``.
+PROFILE_NAMES = ("office", "flat")
+BURST_KEYS = ("at", "messages", "over", "rate")
+POPULARITY_KEYS = ("senders", "recipients")
+#: Size laws beyond DISTRIBUTION_PARAMETERS (``dist`` -> its keys; lognormal_pareto takes ``mu``
+#: or ``median``).
+SIZE_LAW_KEYS: dict[str, tuple[str, ...]] = {
+    "lognormal_pareto": ("mu", "median", "sigma", "threshold", "alpha"),
+    "mixture": ("body", "attachment_share", "attachment"),
+}
+ZIPF_KEYS = ("dist", "s", "max")
+#: ``workload.organisation``: the per-user description (scenario/organisation.py).
+ORGANISATION_KEYS = (
+    "domain",
+    "host",
+    "users",
+    "messages_per_user_per_day",
+    "peak_hour_share",
+    "outside_share",
+    "inbound_per_user_per_day",
+    "spam_share",
+    "profile",
+    "correspondents",
+    "popularity",
+    "recipients_per_message",
+    "size",
+    "spam",
+    "fetch",
+)
+SPAM_KEYS = ("senders", "client_address", "size", "recipients_per_message")
 WEIGHTED_KEYS = ("address", "weight")
 #: ``streams[i].headers`` items: one set of message headers and its weight.
 HEADER_SET_KEYS = ("headers", "weight")

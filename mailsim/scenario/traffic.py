@@ -15,6 +15,15 @@ from typing import Any
 
 from mailsim.scenario.mdaconf import build_mda_rules, header_name
 from mailsim.scenario.model import FetchConfig, Host, Stream, User, Weighted, Workload
+from mailsim.scenario.shapeconf import (
+    build_burst,
+    build_popularity,
+    build_profile,
+    build_recipient_count,
+    build_size,
+    share,
+    skewed,
+)
 from mailsim.scenario.suggest import (
     FETCH_KEYS,
     HEADER_SET_KEYS,
@@ -25,7 +34,7 @@ from mailsim.scenario.suggest import (
 )
 from mailsim.scenario.validate import Checker, Where, describe
 
-__all__ = ["build_users", "build_workload", "mail_address"]
+__all__ = ["build_fetch", "build_users", "build_workload", "mail_address", "weighted_list"]
 
 _ADDRESS = re.compile(r"[^@\s<>,]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _SUBMIT = ("smtp", "submission")
@@ -88,7 +97,7 @@ def _user_fields(
         "submit_host": submit_host,
         "submit_service": service,
         "sasl": sasl,
-        "fetch": _fetch(chk, at.key("fetch", data), data.get("fetch"), host, hosts),
+        "fetch": build_fetch(chk, at.key("fetch", data), data.get("fetch"), host, hosts),
         "mda_rules": build_mda_rules(
             chk, at.key("mda_rules", data), data.get("mda_rules"), mail_address
         ),
@@ -139,7 +148,7 @@ def _check_local_domain(chk: Checker, at: Where, address: str, host: Host) -> No
         chk.issue(at, f"{expected} (mydestination: {', '.join(local)})", repr(address))
 
 
-def _fetch(
+def build_fetch(
     chk: Checker, at: Where, value: object, host: str, hosts: Mapping[str, Host]
 ) -> FetchConfig | None:
     """Return how the user's client collects mail; no ``fetch`` means it reads on the host."""
@@ -218,14 +227,18 @@ def _stream(
     hosts: Mapping[str, Host],
     users: Mapping[str, User],
 ) -> Stream | None:
+    data = chk.fields(at, value, "stream", STREAM_KEYS)
+    if data is None:
+        return None
     required = {
-        "rate": "the stream's rate, such as 240/h",
         "senders": "a list of sender addresses",
         "recipients": "a list of recipient addresses",
     }
-    data = chk.fields(at, value, "stream", STREAM_KEYS, required)
-    if data is None:
-        return None
+    if data.get("burst") is None:
+        required = {"rate": "the stream's rate, such as 240/h", **required}
+    for key, expected in required.items():
+        if data.get(key) is None:
+            chk.issue(at.key(key, data), expected, "nothing")
     name = f"stream{index + 1}"
     if data.get("name") is not None:
         name = chk.text(at.key("name", data), data["name"], "a stream name") or name
@@ -238,12 +251,15 @@ def _stream(
             chk.issue(
                 at.key("stop", data), f"a stop time after start ({start:g}s)", repr(data["stop"])
             )
-    senders = _weighted(chk, at.key("senders", data), data.get("senders"))
-    recipients = _weighted(chk, at.key("recipients", data), data.get("recipients"))
-    per_message = _per_message(chk, at.key("recipients_per_message", data), data, len(recipients))
-    size = None
-    if data.get("size") is not None:
-        size = chk.distribution(at.key("size", data), data["size"], "size")
+    senders = weighted_list(chk, at.key("senders", data), data.get("senders"))
+    recipients = weighted_list(chk, at.key("recipients", data), data.get("recipients"))
+    shapes = _shapes(chk, at, data)
+    per_message = build_recipient_count(
+        chk,
+        at.key("recipients_per_message", data),
+        data.get("recipients_per_message", 1),
+        len(recipients) + len(shapes.get("remote_recipients", ())),
+    )
     connect_to, client_address = "", ""
     if data.get("connect_to") is not None:
         where = at.key("connect_to", data)
@@ -263,16 +279,21 @@ def _stream(
             expected = "a user of the scenario, or connect_to and client_address for an outsider"
             chk.issue(where, expected, repr(sender.value))
     headers = _header_sets(chk, at.key("headers", data), data.get("headers"))
+    if "burst" in shapes:
+        rate = rate or 0.0
     if rate is None or start is None or not senders or not recipients or per_message is None:
         return None
-    optional: dict[str, Any] = {} if size is None else {"size": size}
+    if shapes.get("invalid"):
+        return None
+    skew = shapes.get("popularity", (0.0, 0.0))
+    optional: dict[str, Any] = {k: v for k, v in shapes.items() if k != "popularity"}
     if headers:
         optional["headers"] = headers
     return Stream(
         name=name,
         rate=rate,
-        senders=tuple(weighted for _, weighted in senders),
-        recipients=tuple(weighted for _, weighted in recipients),
+        senders=skewed([weighted for _, weighted in senders], skew[0]),
+        recipients=skewed([weighted for _, weighted in recipients], skew[1]),
         recipients_per_message=per_message,
         start=start,
         stop=stop,
@@ -283,7 +304,38 @@ def _stream(
     )
 
 
-def _weighted(chk: Checker, at: Where, value: object) -> list[tuple[int, Weighted]]:
+def _shapes(chk: Checker, at: Where, data: Mapping[object, object]) -> dict[str, Any]:
+    """Return the stream's issue-5 fields that are given, checked (``invalid``: one was not)."""
+    found: dict[str, Any] = {}
+    builders = {
+        "profile": build_profile,
+        "burst": build_burst,
+        "popularity": build_popularity,
+    }
+    for key, build in builders.items():
+        if data.get(key) is not None:
+            found[key] = build(chk, at.key(key, data), data[key])
+    if data.get("size") is not None:
+        found["size"] = build_size(chk, at.key("size", data), data["size"])
+    if data.get("remote_recipients") is not None:
+        listed = weighted_list(chk, at.key("remote_recipients", data), data["remote_recipients"])
+        found["remote_recipients"] = tuple(weighted for _, weighted in listed)
+    if data.get("remote_share") is not None:
+        found["remote_share"] = share(chk, at.key("remote_share", data), data["remote_share"])
+        if found["remote_share"] and not found.get("remote_recipients"):
+            expected = "remote_recipients to draw from (or remote_share: 0)"
+            chk.issue(at.key("remote_recipients", data), expected, "nothing")
+            found["invalid"] = True
+    if data.get("burst") is not None:
+        for key in ("rate", "start", "stop", "profile"):
+            if key in data:
+                chk.issue(at.key(key, data), "no rate, start, stop or profile with a burst", key)
+    if any(value is None for value in found.values()):
+        found["invalid"] = True
+    return found
+
+
+def weighted_list(chk: Checker, at: Where, value: object) -> list[tuple[int, Weighted]]:
     """Return (index in the list, address with weight) for ``addr`` or ``{address: addr,
     weight: 2}`` items; the index lets later issues point at the item."""
     items = chk.sequence(at, value)
@@ -343,24 +395,3 @@ def _header_sets(
     if sets and len(sets) == len(items) and not any(weight > 0 for _, weight in sets):
         chk.issue(at, "at least one weight > 0", "all weights 0")
     return tuple(sets)
-
-
-def _per_message(
-    chk: Checker, at: Where, data: Mapping[object, object], count: int
-) -> tuple[int, int] | None:
-    """Return (min, max) distinct recipients per message from ``n`` or ``[min, max]``."""
-    value = data.get("recipients_per_message", 1)
-    pair = value if isinstance(value, list | tuple) and len(value) == 2 else (value, value)
-    low, high = (
-        v if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else 0 for v in pair
-    )
-    if not low or not high:
-        chk.issue(at, "a number of recipients >= 1, or [min, max]", describe(value))
-        return None
-    if low > high:
-        chk.issue(at, "[min, max] with min <= max", describe(value))
-        return None
-    if count and high > count:
-        chk.issue(at, f"at most {count} (the number of distinct recipients)", describe(value))
-        return None
-    return low, high

@@ -1,4 +1,7 @@
-"""Poisson message streams (homogeneous; diurnal profiles and log replay come with issue 5).
+"""Poisson message streams, and the run's workload: every stream merged in time order.
+
+A plain stream (``Stream.is_plain``: none of the issue-5 shapes) is drawn here, exactly as in
+issue 2; a shaped one by :func:`mailsim.workload.shaped.shaped_arrivals`.
 
 Inter-arrival times are exponential with mean 1/rate. Senders are drawn by weight, recipients
 without replacement by weight (the Gumbel top-k trick: exact successive sampling proportional
@@ -19,6 +22,8 @@ import numpy as np
 from mailsim.scenario.model import Distribution, Scenario, Stream
 from mailsim.streams import RandomStreams
 from mailsim.workload.records import Arrival
+from mailsim.workload.shaped import shaped_arrivals
+from mailsim.workload.sizes import draw_sizes
 
 __all__ = ["stream_arrivals", "scenario_arrivals"]
 
@@ -33,7 +38,17 @@ def stream_arrivals(
     stream: Stream, generator: np.random.Generator, horizon: float
 ) -> Iterator[tuple[float, str, tuple[str, ...], int, Headers]]:
     """Yield (t, sender, recipients, size, headers) for ``stream`` until min(stream.stop,
-    horizon); ``headers`` is () unless the stream lists header sets."""
+    horizon); ``headers`` is () unless the stream lists header sets. A shaped stream is drawn
+    by :func:`~mailsim.workload.shaped.shaped_arrivals`."""
+    if stream.is_plain:
+        return _plain_arrivals(stream, generator, horizon)
+    return shaped_arrivals(stream, generator, horizon)
+
+
+def _plain_arrivals(
+    stream: Stream, generator: np.random.Generator, horizon: float
+) -> Iterator[tuple[float, str, tuple[str, ...], int, Headers]]:
+    """The homogeneous Poisson stream of issue 2 (its numbers must not move)."""
     stop = horizon if stream.stop is None else min(stream.stop, horizon)
     if stream.rate <= 0 or stop <= stream.start or not stream.senders or not stream.recipients:
         return
@@ -41,6 +56,8 @@ def stream_arrivals(
     sender_p = _probabilities([w.weight for w in stream.senders])
     population = [w.value for w in stream.recipients]
     log_weights = np.log(np.asarray([w.weight for w in stream.recipients], dtype=float))
+    assert isinstance(stream.recipients_per_message, tuple)
+    assert isinstance(stream.size, Distribution)
     low, high = stream.recipients_per_message
     high = min(high, len(population))
     low = min(low, high)
@@ -81,43 +98,35 @@ def scenario_arrivals(scenario: Scenario, streams: RandomStreams) -> Iterator[Ar
 
     Ties in time keep the streams' order in the scenario, so the result is deterministic.
     """
-    by_stream = {stream.name: stream for stream in scenario.workload.streams}
-    iterators = [
-        _tagged(order, stream, streams.generator(f"workload/{stream.name}"), scenario.duration)
-        for order, stream in enumerate(scenario.workload.streams)
-    ]
-    if len(scenario.workload.streams) == 1:  # the common case, without the merge machinery
-        stream = scenario.workload.streams[0]
-        generator = streams.generator(f"workload/{stream.name}")
-        extra = (stream.name, stream.client_address, stream.connect_to, stream.service)
+    workload = scenario.workload.streams
+    extras = [(s.name, s.client_address, s.connect_to, s.service) for s in workload]
+    generators = [streams.generator(f"workload/{stream.name}") for stream in workload]
+    if len(workload) == 1:  # the common case, without the merge machinery
+        extra = extras[0]
         for number, (t, sender, rcpts, size, headers) in enumerate(
-            stream_arrivals(stream, generator, scenario.duration), start=1
+            stream_arrivals(workload[0], generators[0], scenario.duration), start=1
         ):
             yield Arrival(t, number, sender, rcpts, size, *extra, headers)
         return
-    merged = heapq.merge(*iterators, key=lambda item: (item[0], item[1]))
-    for number, (t, _order, name, sender, rcpts, size, headers) in enumerate(merged, start=1):
-        stream = by_stream[name]
+    iterators = [
+        _tagged(order, stream, generator, scenario.duration)
+        for order, (stream, generator) in enumerate(zip(workload, generators, strict=True))
+    ]
+    # (t, order) never ties between two streams, so plain tuple order is the (t, order) order
+    merged = heapq.merge(*iterators)
+    for number, (t, order, sender, rcpts, size, headers) in enumerate(merged, start=1):
+        name, client_address, connect_to, service = extras[order]
         yield Arrival(
-            t=t,
-            msg=number,
-            sender=sender,
-            recipients=rcpts,
-            size=size,
-            stream=name,
-            client_address=stream.client_address,
-            connect_to=stream.connect_to,
-            service=stream.service,
-            headers=headers,
+            t, number, sender, rcpts, size, name, client_address, connect_to, service, headers
         )
 
 
 def _tagged(
     order: int, stream: Stream, generator: np.random.Generator, horizon: float
-) -> Iterator[tuple[float, int, str, str, tuple[str, ...], int, Headers]]:
-    """Yield a stream's arrivals tagged with its position (the tie-breaker) and name."""
+) -> Iterator[tuple[float, int, str, tuple[str, ...], int, Headers]]:
+    """Yield a stream's arrivals tagged with its position (the tie-breaker)."""
     for t, sender, recipients, size, headers in stream_arrivals(stream, generator, horizon):
-        yield t, order, stream.name, sender, recipients, size, headers
+        yield t, order, sender, recipients, size, headers
 
 
 def _probabilities(weights: list[float]) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
@@ -146,16 +155,4 @@ def _sizes(
     generator: np.random.Generator, size: Distribution, batch: int
 ) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
     """Draw ``batch`` message sizes in bytes (at least 1)."""
-    kind = size.kind
-    if kind == "constant":
-        raw = np.full(batch, size.mean)
-    elif kind == "exponential":
-        raw = generator.exponential(size.mean, batch)
-    elif kind == "uniform":
-        raw = generator.uniform(size.low, size.high, batch)
-    elif kind == "lognormal":
-        raw = generator.lognormal(np.log(size.median), size.sigma, batch)
-    else:
-        raise ValueError(f"unknown size distribution {kind!r}")
-    sizes: np.ndarray[tuple[int], np.dtype[np.int64]] = np.maximum(1, np.rint(raw)).astype(np.int64)
-    return sizes
+    return draw_sizes(generator, size, batch)
