@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mailsim.protocol.pop3 import (
     ERR_AUTH_FAILED,
+    ERR_SYS_TEMP,
     MAX_COMMAND_LINE,
     NEED_DATA,
     PAUSED,
@@ -32,6 +33,7 @@ from mailsim.protocol.pop3 import (
     Quit,
     RemoteProtocolError,
     Retrieve,
+    Retrieved,
     StartTLS,
     TLSReady,
     Updated,
@@ -63,6 +65,7 @@ class App:
 
     def __call__(self, event: Event) -> Answer:
         self.events.append(event)
+        assert not isinstance(event, (Answered, Retrieved)), "nothing to answer"
         if isinstance(event, AuthRequested):
             ok = (event.user, event.password) == ("jura", "heslo")
             return LoginAccepted(MAILDROP) if ok else ERR_AUTH_FAILED
@@ -93,7 +96,12 @@ def serve(
                 continue
             if isinstance(event, Wait):
                 break
-            out += event.reply if isinstance(event, Answered) else conn.send(app(event))
+            if isinstance(event, Retrieved):  # nothing to answer: the live driver logs it
+                app.events.append(event)
+            elif isinstance(event, Answered):
+                out += event.reply
+            else:
+                out += conn.send(app(event))
     return bytes(out)
 
 
@@ -454,7 +462,31 @@ def test_quit_flags_what_was_retrieved_not_what_was_topped() -> None:
     for line in ("RETR 2", "TOP 1 0"):
         assert isinstance(command(conn, line), Retrieve)
         conn.send(MessageContent(b"x"))
+        if line.startswith("RETR"):
+            assert conn.next_event() == Retrieved(2, "k2", 46, b"x")
     assert command(conn, "QUIT") == Quit(deleted=(), seen=("k2",))
+
+
+def test_retrieved_once_per_message_after_the_reply_to_its_whole_retr() -> None:
+    conn = connection_in(T)
+    conn.receive_data(b"RETR 1\r\nNOOP\r\n")
+    assert conn.next_event() == Retrieve(1, "k1")
+    conn.send(MessageContent(MESSAGES["k1"]))
+    assert conn.next_event() == Retrieved(1, "k1", 59, MESSAGES["k1"])  # before the NOOP
+    assert conn.next_event() == Answered("NOOP", b"+OK\r\n")
+    for line in ("RETR 1", "RSET", "RETR 1", "TOP 2 0"):  # again, after RSET, a TOP: none
+        event = command(conn, line)
+        assert not isinstance(event, Retrieved)
+        if isinstance(event, Retrieve):
+            conn.send(MessageContent(MESSAGES[event.key]))
+    assert conn.next_event() is NEED_DATA
+    command(conn, "RETR 2")
+    conn.send(ERR_SYS_TEMP)  # the store failed: nothing was retrieved
+    assert conn.next_event() is NEED_DATA
+    command(conn, "RETR 2")
+    conn.send(MessageContent(MESSAGES["k2"]))
+    assert conn.next_event() == Retrieved(2, "k2", 46, MESSAGES["k2"])
+    assert conn.next_event() is NEED_DATA
 
 
 def test_quit_before_login_skips_update() -> None:

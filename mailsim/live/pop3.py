@@ -27,6 +27,15 @@ Why ``loop.create_server`` with a protocol and not ``asyncio.start_server``: a S
 the bytes that came after STLS in its own buffer and hands them out after the upgrade -- the
 STARTTLS command-injection hole. A protocol sees every byte, and the core can drop them.
 
+With an event log (``events``, a :class:`~mailsim.live.events.LiveEventLog`) the server writes
+the simulation's ``fetched`` row (DESIGN.md section 3) when a RETR has sent a message whole, once
+per message and session (TOP does not count): ``node`` and daemon ``pop3d``, ``msg`` from the
+message's trace header (``X-Mailsim-Id``; none: 0), ``recipient`` the user's address, ``size``
+its octets as the ``+OK`` said, ``relay`` the client's IP address and ``detail`` ``pop3``. The
+row is written once the whole reply is on the transport -- for a reply big enough to fill the
+transport's buffer, once the client has read all but its low-water mark -- and not at all when
+the client is gone before that.
+
 Store and passdb calls are synchronous and run on the event loop (a lab serves a classroom, and
 the store's ``exclusive()`` lock is entered and left on one thread).
 """
@@ -40,6 +49,7 @@ import ssl
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from mailsim.live.events import LiveEventLog, trace_id
 from mailsim.live.mailstore import Mailbox, MailboxBusy, MailStore, pop3_uidl
 from mailsim.protocol.pop3 import (
     ERR_AUTH_FAILED,
@@ -59,13 +69,14 @@ from mailsim.protocol.pop3 import (
     Quit,
     RemoteProtocolError,
     Retrieve,
+    Retrieved,
     StartTLS,
     TLSReady,
     Updated,
     Wait,
 )
 
-__all__ = ["POP3Server", "POP3Session", "PassDB", "plaintext_permitted"]
+__all__ = ["POP3Server", "POP3Session", "PassDB", "plaintext_permitted", "recipient_address"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +85,9 @@ class PassDB(Protocol):
     """What POP3 needs of a password database. One that also has ``check(user, password) ->
     login | None`` and ``cleartext_allowed(address, secured) -> bool``, as
     :class:`mailsim.live.passdb.PassDB` does, is asked those: ``check`` maps ``Jura@firma1.intr``
-    to the maildrop ``jura``, ``cleartext_allowed`` is Dovecot's ``auth_allow_cleartext``."""
+    to the maildrop ``jura``, ``cleartext_allowed`` is Dovecot's ``auth_allow_cleartext``. One
+    with ``address(login) -> str | None`` names the user's mail address for the event log (see
+    :func:`recipient_address` for the rule without it)."""
 
     def verify(self, user: str, password: str) -> bool: ...
 
@@ -87,6 +100,23 @@ def _loopback(host: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
+
+
+def recipient_address(login: str, user: str, node: str) -> str:
+    """The mail address the event log names for a POP3 login (its ``fetched`` ``recipient``).
+
+    ``login`` is the maildrop's owner as the passdb answered, ``user`` the name the client
+    logged in with: an address as it is, else ``login`` at the domain ``user`` gave
+    (``Jura@Firma1.intr`` -> ``jura@firma1.intr``), else at Postfix's default ``$mydomain`` of
+    the ``node`` (its name without the first label: ``neo.firma1.intr`` -> ``firma1.intr``),
+    which is the domain of the scenario's users of that host; a bare ``login`` for a node
+    without one."""
+    if "@" in login:
+        return login
+    if "@" in user:
+        return f"{login}@{user.rpartition('@')[2].lower()}"
+    domain = node.partition(".")[2].lower().rstrip(".")
+    return f"{login}@{domain}" if domain else login
 
 
 def plaintext_permitted(peer_host: str, allow_plaintext: bool) -> bool:
@@ -107,6 +137,9 @@ class POP3Session(asyncio.Protocol):
         #: The client as ``[address]:port``, for the log.
         self.peer = "unknown"
         self._mailbox: Mailbox | None = None
+        #: The client's IP address, and the logged-in user's mail address (event log).
+        self.client_address = ""
+        self.recipient = ""
         self._lock: AbstractContextManager[None] | None = None
         self._flags: dict[str, frozenset[str]] = {}
         self._idle: asyncio.TimerHandle | None = None
@@ -126,6 +159,7 @@ class POP3Session(asyncio.Protocol):
         self._transport = transport
         peer = transport.get_extra_info("peername")
         host = str(peer[0]) if isinstance(peer, tuple) else ""
+        self.client_address = host
         self.peer = f"[{host}]:{peer[1]}" if isinstance(peer, tuple) else "unknown"
         self._conn.plaintext_allowed = self._cleartext_allowed(host)
         self._server.sessions.add(self)
@@ -187,6 +221,8 @@ class POP3Session(asyncio.Protocol):
                 self._write(event.reply)
             elif isinstance(event, StartTLS):
                 self._start_tls()
+            elif isinstance(event, Retrieved):
+                self._fetched(event)
             else:
                 self._write(self._conn.send(self._answer(event)))
         if self._conn.state is POP3State.CLOSED and not self._transport.is_closing():
@@ -238,10 +274,37 @@ class POP3Session(asyncio.Protocol):
             raise
         self._mailbox = mailbox
         self._flags = {m.key: m.flags for m in messages}
+        self.recipient = self._address(login, event.user)
         log.info("pop3 %s: login user=<%s> method=%s", self.peer, login, event.mechanism)
         return LoginAccepted(
             tuple(MessageInfo(m.key, m.size, pop3_uidl(m.uid, uidvalidity)) for m in messages)
         )
+
+    def _address(self, login: str, user: str) -> str:
+        ask = getattr(self._server.passdb, "address", None)
+        found = ask(login) if ask is not None else None
+        if isinstance(found, str) and found:
+            return found
+        return recipient_address(login, user, self._server.node)
+
+    def _fetched(self, event: Retrieved) -> None:
+        """A RETR sent the message whole (the core says so once per message): log ``fetched``."""
+        events = self._server.events
+        if events is None:
+            return
+        try:
+            events.emit(
+                self._server.node,
+                "pop3d",
+                "fetched",
+                msg=trace_id(event.data),
+                recipient=self.recipient,
+                size=event.size,
+                relay=self.client_address,
+                detail="pop3",
+            )
+        except Exception:  # a full disk under the CSV must not end the session
+            log.exception("pop3 %s: logging the fetch of message %d failed", self.peer, event.msg)
 
     def _update(self, event: Quit) -> Answer:
         """RFC 1939 section 6: remove the messages marked as deleted, durably, then reply."""
@@ -343,6 +406,9 @@ class POP3Server:
     ``ssl_context`` (a server-side :class:`ssl.SSLContext`) enables STLS, or is the POP3S
     context; ``port=0`` lets the system choose (read :attr:`port` after :meth:`start`).
     ``idle_timeout_s``: RFC 1939 section 3 wants at least 10 minutes, the default.
+    ``events``: the lab's event log, given a ``fetched`` row for each message a client
+    retrieves (see the module docstring); None logs nothing. ``node``: the host name the rows
+    name (``neo.firma1.intr``); the default domain of the users' addresses is taken from it.
     """
 
     def __init__(
@@ -358,6 +424,8 @@ class POP3Server:
         idle_timeout_s: float = 600.0,
         tls_handshake_timeout_s: float = 30.0,
         login_greeting: str = "mailsim ready.",
+        events: LiveEventLog | None = None,
+        node: str = "",
     ) -> None:
         if not _loopback(host):  # DESIGN.md section 2: nothing listens beyond 127.0.0.0/8
             raise ValueError(f"POP3Server listens on loopback only, not {host!r}")
@@ -374,6 +442,8 @@ class POP3Server:
         self.idle_timeout_s = idle_timeout_s
         self.tls_handshake_timeout_s = tls_handshake_timeout_s
         self.login_greeting = login_greeting
+        self.events = events
+        self.node = node
         self.sessions: set[POP3Session] = set()
         self._port = port
         self._server: asyncio.Server | None = None

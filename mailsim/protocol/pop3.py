@@ -11,6 +11,9 @@ what to do, until it says ``NEED_DATA`` (feed more) or ``PAUSED`` (answer first,
   :class:`Retrieve` (RETR, TOP) or :class:`Quit`; the core pauses until the driver answers with
   :meth:`~POP3Connection.send` (:class:`LoginAccepted`, :class:`TLSReady`, :class:`MessageContent`,
   :class:`Updated`, or a :class:`Failure`), which returns the reply bytes to write.
+- The reply to a RETR, the first of that message in the session, is followed by a
+  :class:`Retrieved` from the next ``next_event()`` (nothing to answer): the driver, having
+  written the reply, logs the fetch.
 - A line the core refuses (unknown command, wrong state, bad argument, overlong line, bad base64)
   raises :class:`RemoteProtocolError` carrying the ``-ERR`` reply; the session goes on as if the
   line had never been sent. Misuse by the driver raises :class:`LocalProtocolError`.
@@ -49,6 +52,7 @@ from mailsim.protocol.pop3_events import (
     Quit,
     RemoteProtocolError,
     Retrieve,
+    Retrieved,
     StartTLS,
     TLSReady,
     Updated,
@@ -60,7 +64,8 @@ __all__ = [
     "MAX_COMMAND_LINE", "MAX_SASL_LINE", "NEED_DATA", "PAUSED", "R_IDLE_TIMEOUT", "TRANSITIONS",
     "Answer", "Answered", "AuthRequested", "Event", "Failure", "Greeting", "LocalProtocolError",
     "LoginAccepted", "MessageContent", "MessageInfo", "POP3Connection", "POP3Error", "POP3State",
-    "Quit", "RemoteProtocolError", "Retrieve", "StartTLS", "TLSReady", "Updated", "Wait",
+    "Quit", "RemoteProtocolError", "Retrieve", "Retrieved", "StartTLS", "TLSReady", "Updated",
+    "Wait",
 ]  # fmt: skip
 
 
@@ -185,6 +190,8 @@ class POP3Connection:
         self._maildrop: tuple[MessageInfo, ...] = ()
         self._deleted: set[int] = set()
         self._seen: set[int] = set()
+        self._fetched: set[int] = set()  # RETRs reported as Retrieved; RSET does not forget them
+        self._retrieved: Retrieved | None = None  # reported by the next next_event()
 
     @property
     def auth_allowed(self) -> bool:
@@ -198,6 +205,9 @@ class POP3Connection:
 
     def next_event(self) -> Event | Wait:
         """Process the next buffered line; raise :class:`RemoteProtocolError` if it is refused."""
+        if self._retrieved is not None:
+            retrieved, self._retrieved = self._retrieved, None
+            return retrieved
         if not self._greeted or self._pending is not None or self.state is _C:
             return PAUSED
         line = self._next_line()
@@ -390,5 +400,10 @@ class POP3Connection:
     def _content(self, pending: Retrieve, data: bytes) -> bytes:
         if pending.lines is not None:
             return _ok() + _multiline(_top(_lines(data), pending.lines))
-        self._seen.add(pending.msg - 1)
-        return _ok(f"{self._maildrop[pending.msg - 1].size} octets") + _multiline(_lines(data))
+        index = pending.msg - 1
+        self._seen.add(index)
+        size = self._maildrop[index].size
+        if index not in self._fetched:
+            self._fetched.add(index)
+            self._retrieved = Retrieved(pending.msg, pending.key, size, data)
+        return _ok(f"{size} octets") + _multiline(_lines(data))

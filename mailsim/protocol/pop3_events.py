@@ -17,7 +17,7 @@ __all__ = [
     "ERR_AUTH_FAILED", "ERR_IN_USE", "ERR_SYS_TEMP", "ERR_UPDATE_FAILED", "NEED_DATA", "PAUSED",
     "R_IDLE_TIMEOUT", "Answer", "Answered", "AuthRequested", "Event", "Failure", "Greeting",
     "LocalProtocolError", "LoginAccepted", "MessageContent", "MessageInfo", "POP3Error", "Quit",
-    "RemoteProtocolError", "Retrieve", "StartTLS", "TLSReady", "Updated", "Wait",
+    "RemoteProtocolError", "Retrieve", "Retrieved", "StartTLS", "TLSReady", "Updated", "Wait",
 ]  # fmt: skip
 
 
@@ -103,7 +103,21 @@ class Quit:
     seen: tuple[str, ...]
 
 
-Event = Answered | AuthRequested | StartTLS | Retrieve | Quit
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Message ``msg`` went out whole in the reply to a RETR (RFC 1939 section 5), the first
+    time in this session: nothing to answer, the driver's cue to log the fetch (the event log's
+    ``fetched``). ``size`` is the message's size in the maildrop (octets with CRLF, as the
+    ``+OK`` said); ``data`` is what the driver answered the :class:`Retrieve` with. A TOP, a
+    failed RETR, or a second RETR of the message (RSET or not) gives none."""
+
+    msg: int
+    key: str
+    size: int
+    data: bytes = field(repr=False)
+
+
+Event = Answered | AuthRequested | StartTLS | Retrieve | Quit | Retrieved
 
 
 # Answers: what the driver replies (through POP3Connection.send).
