@@ -10,11 +10,15 @@ simulation of Postfix's daemons and queues; the event log it writes is analysed 
 """
 
 from mailsim.analysis import (
+    LogReport,
     Run,
     plot_delivery_paths,
     plot_latency,
+    plot_mail_problems,
+    plot_mail_traffic,
     plot_queue_depth,
     plot_throughput,
+    summarise,
     write_report,
 )
 from mailsim.errors import MailsimError, ScenarioError
@@ -24,6 +28,7 @@ from mailsim.sim import simulate
 __version__ = "0.1.0"
 
 __all__ = [
+    "LogReport",
     "MailsimError",
     "Run",
     "Scenario",
@@ -31,9 +36,12 @@ __all__ = [
     "load_scenario",
     "plot_delivery_paths",
     "plot_latency",
+    "plot_mail_problems",
+    "plot_mail_traffic",
     "plot_queue_depth",
     "plot_throughput",
     "scenario_from_dict",
     "simulate",
+    "summarise",
     "write_report",
 ]

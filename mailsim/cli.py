@@ -6,7 +6,10 @@ and lists every problem in it. ``mailsim qshape SCENARIO_OR_EVENTS [queues] --at
 Postfix's qshape table of a node's queues at an instant. ``mailsim certs [--dir D] [--scenario S]``
 creates the lab CA and host certificates and explains each file (the lecture's openssl steps);
 ``mailsim dig DOMAIN [TYPE] --scenario S`` asks the scenario's lab DNS and prints what ``dig``
-would. Later issues add ``lab``, ``replay``, ``sweep`` and ``report``.
+would. ``mailsim report RUN_OR_LOG [--out DIR]`` prints the pflogsumm-style report of a scenario
+(simulated first), an event log (``--events``) or a Postfix mail log; ``mailsim simulate ...
+--maillog DIR_OR_FILE`` also writes the run as Postfix's mail log. Later issues add
+``replay`` and ``sweep``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,86 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.events:
             run.to_csv(out / "events.csv.gz")
         print(f"report written to {report}")
+    if args.maillog:
+        files = _write_maillog(run, args.maillog, args.start)
+        where = files[0] if len(files) == 1 else f"{len(files)} files in {files[0].parent}"
+        print(f"mail log written to {where}")
     return 0
+
+
+def _write_maillog(run: Run, target: str, start: str | None) -> list[Path]:
+    """One file, or one file per MTA when ``target`` is a directory (or ends with a slash)."""
+    import os
+
+    per_node = target.endswith(("/", os.sep)) or Path(target).is_dir()
+    return run.to_postfix_log(target, per_node=per_node, start=start)
+
+
+_EVENT_LOG_HEADER = "t,node,daemon,event,"
+
+
+def _report_source(path: Path) -> str:
+    """What ``mailsim report`` was given: "scenario", "csv", "parquet" or "maillog"."""
+    name = path.name.lower()
+    if name.endswith((".yaml", ".yml")):
+        return "scenario"
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    import gzip
+
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as stream:
+        first = stream.readline()
+    return "csv" if first.startswith(_EVENT_LOG_HEADER) else "maillog"
+
+
+def _report(args: argparse.Namespace) -> int:
+    from mailsim.analysis import Run, write_report
+
+    source = Path(args.source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file")
+    kind = _report_source(source)
+    run: Run
+    if kind == "scenario":
+        from mailsim.scenario import load_scenario
+        from mailsim.sim import simulate
+
+        until = parse_duration(args.until) if args.until else None
+        run = simulate(load_scenario(source), seed=args.seed, until=until, progress=not args.quiet)
+    elif kind == "parquet":
+        run = Run.read_parquet(source)
+    elif kind == "csv":
+        run = Run.read_csv(source)
+    else:
+        run = _read_maillog(source)
+    report = run.pflogsumm(nodes=args.node or None, start=args.start)
+    print(report.to_text(top=args.top), end="")
+    if args.out:
+        page = write_report(run, args.out, title=f"mailsim report: {run.name}", mail_log=True)
+        print(f"\nreport written to {page}")
+    return 0
+
+
+def _read_maillog(source: Path) -> Run:
+    """A run from a Postfix mail log, through the parser in mailsim.postfixlog."""
+    import importlib
+
+    try:
+        parser = importlib.import_module("mailsim.postfixlog")
+    except ImportError:
+        parser = None
+    read = getattr(parser, "read_maillog", None) if parser is not None else None
+    if read is None:
+        raise MailsimError(
+            f"{source}: looks like a Postfix mail log, but this mailsim has no Postfix log "
+            "parser yet (mailsim.postfixlog.read_maillog); give a scenario YAML or an event "
+            "log written by 'mailsim simulate --events'"
+        )
+    run: Run = read(source)
+    return run
 
 
 def _load_run(source: str, seed: int | None, quiet: bool) -> Run:
@@ -163,7 +245,35 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--until", default=None, help="stop the clock here (e.g. 2h)")
     sim.add_argument("--events", action="store_true", help="also write events.csv.gz")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.add_argument(
+        "--maillog",
+        metavar="DIR_OR_FILE",
+        help="also write the run as a Postfix mail log: one file (.gz: compressed), or one "
+        "<node>.log per MTA in a directory (an existing one, or a name ending in /)",
+    )
+    sim.add_argument(
+        "--start",
+        default=None,
+        help="wall-clock time of t = 0 in the mail log, ISO 8601 (default 2026-01-05T00:00Z)",
+    )
     sim.set_defaults(handler=_simulate)
+    rep = commands.add_parser(
+        "report",
+        help="pflogsumm-style report of a scenario (simulated), event log or Postfix mail log",
+    )
+    rep.add_argument(
+        "source",
+        help="scenario YAML (simulated first), event log CSV/Parquet (simulate --events) or "
+        "Postfix mail log (plain or .gz)",
+    )
+    rep.add_argument("--out", help="directory for report.html, charts and pflogsumm.txt")
+    rep.add_argument("--node", action="append", help="only this MTA (repeatable)")
+    rep.add_argument("--top", type=int, default=10, help="rows per ranking (0: all)")
+    rep.add_argument("--start", default=None, help="wall-clock time of t = 0, ISO 8601")
+    rep.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    rep.add_argument("--until", default=None, help="stop the clock here (e.g. 2h)")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(handler=_report)
     shape = commands.add_parser(
         "qshape", help="Postfix qshape(1) table of a node's queues at an instant of a run"
     )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from mailsim.analysis.paths import layered_layout
 from mailsim.analysis.visit import QUEUES
@@ -25,7 +25,14 @@ from mailsim.analysis.visit import QUEUES
 if TYPE_CHECKING:
     from mailsim.analysis.run import Run
 
-__all__ = ["plot_delivery_paths", "plot_latency", "plot_queue_depth", "plot_throughput"]
+__all__ = [
+    "plot_delivery_paths",
+    "plot_latency",
+    "plot_mail_problems",
+    "plot_mail_traffic",
+    "plot_queue_depth",
+    "plot_throughput",
+]
 
 _KIND_COLOURS = {
     "client": "#8fbc8f",
@@ -219,6 +226,102 @@ def plot_latency(
         value = float(np.percentile(latency, p))
         ax.axvline(value, color="#c03030", linestyle=style, label=f"p{p} = {value:.3g} s")
     ax.legend(fontsize="small", loc="center right")
+    return ax
+
+
+def _mailgraph_axis(
+    run: Run, interval: float | None, nodes: Iterable[str] | None
+) -> tuple[pd.DataFrame, np.ndarray, float, str]:
+    """Counts of mail-log lines per bin (:func:`~mailsim.analysis.logreport.traffic`), the
+    bin edges on a time-of-day axis in hours, the factor to messages per minute, and the
+    axis label."""
+    from mailsim.analysis.logreport import run_start, traffic
+
+    width = auto_interval(run.t_end) if interval is None else float(interval)
+    table = traffic(run, width, nodes)
+    start = run_start(run)
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    offset = (start - midnight).total_seconds()
+    starts = table.index.to_numpy(dtype=np.float64)
+    edges = (np.append(starts, starts[-1] + width) + offset) / 3600.0
+    label = f"time of day (UTC, from {midnight:%Y-%m-%d})"
+    return table, edges, 60.0 / width, label
+
+
+def _clock(hours: float, _position: object = None) -> str:
+    """Format hours since midnight as HH:MM (days beyond the first as +Nd)."""
+    minutes = round(hours * 60.0)
+    days, minutes = divmod(minutes, 24 * 60)
+    text = f"{minutes // 60:02d}:{minutes % 60:02d}"
+    return f"{text} +{days}d" if days else text
+
+
+def _stepped(values: np.ndarray) -> np.ndarray:
+    """Repeat the last bin so a step drawing reaches the end of the axis."""
+    return np.append(values, values[-1:]).astype(np.float64)
+
+
+def plot_mail_traffic(
+    run: Run,
+    ax: Axes | None = None,
+    interval: float | None = None,
+    nodes: Iterable[str] | None = None,
+) -> Axes:
+    """mailgraph's "sent/received" graph: delivered lines (sent: local deliveries and
+    hand-offs to the next MTA) as a filled area, received messages (smtpd) as a line, in
+    messages per minute over the time of day. Counted as the pflogsumm-style report counts
+    them (:func:`~mailsim.analysis.logreport.traffic`), so the areas add up to its totals.
+    """
+    ax = _axes(ax)
+    table, edges, per_minute, label = _mailgraph_axis(run, interval, nodes)
+    sent = _stepped(table["delivered"].to_numpy()) * per_minute
+    received = _stepped(table["received"].to_numpy()) * per_minute
+    ax.fill_between(edges, sent, step="post", color="#000099", alpha=0.85, label="sent")
+    ax.step(edges, received, where="post", color="#00aa00", linewidth=1.8, label="received")
+    if not int(table[["delivered", "received"]].to_numpy().sum()):
+        _no_data(ax, "received or delivered mail")
+    width = (edges[1] - edges[0]) * 60.0 if len(edges) > 1 else 0.0
+    ax.set_title(f"Mail traffic, mailgraph style: sent and received ({width:g} min bins)")
+    ax.set_xlabel(label)
+    ax.xaxis.set_major_formatter(FuncFormatter(_clock))
+    ax.set_ylabel("messages per minute")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.legend(fontsize="small", loc="upper right")
+    return ax
+
+
+def plot_mail_problems(
+    run: Run,
+    ax: Axes | None = None,
+    interval: float | None = None,
+    nodes: Iterable[str] | None = None,
+) -> Axes:
+    """mailgraph's "bounced/rejected" graph: smtpd rejects and bounced recipients stacked,
+    in messages per minute over the time of day; deferrals (not in mailgraph) as a dashed
+    line on top of the same axis."""
+    ax = _axes(ax)
+    table, edges, per_minute, label = _mailgraph_axis(run, interval, nodes)
+    rejected = _stepped(table["rejected"].to_numpy()) * per_minute
+    bounced = _stepped(table["bounced"].to_numpy()) * per_minute
+    deferred = _stepped(table["deferred"].to_numpy()) * per_minute
+    ax.fill_between(edges, rejected, step="post", color="#aa0000", label="rejected")
+    ax.fill_between(
+        edges, rejected, rejected + bounced, step="post", color="#000000", label="bounced"
+    )
+    ax.step(
+        edges, deferred, where="post", color="#dd8800", linestyle="--", label="deferred (lines)"
+    )
+    if not int(table[["rejected", "bounced", "deferred"]].to_numpy().sum()):
+        _no_data(ax, "rejected, bounced or deferred mail")
+    width = (edges[1] - edges[0]) * 60.0 if len(edges) > 1 else 0.0
+    ax.set_title(f"Mail problems, mailgraph style: rejected and bounced ({width:g} min bins)")
+    ax.set_xlabel(label)
+    ax.xaxis.set_major_formatter(FuncFormatter(_clock))
+    ax.set_ylabel("messages per minute")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.legend(fontsize="small", loc="upper right")
     return ax
 
 

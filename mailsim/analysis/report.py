@@ -16,14 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from mailsim.analysis.logreport import deferred_peaks
 from mailsim.analysis.plots import (
     figure_of,
     plot_delivery_paths,
     plot_latency,
+    plot_mail_problems,
+    plot_mail_traffic,
     plot_queue_depth,
     plot_throughput,
 )
@@ -32,7 +34,7 @@ from mailsim.analysis.qshape import format_qshape
 if TYPE_CHECKING:
     from mailsim.analysis.run import Run
 
-__all__ = ["CHARTS", "format_summary", "write_report"]
+__all__ = ["CHARTS", "MAIL_LOG_CHARTS", "deferred_peaks", "format_summary", "write_report"]
 
 #: The charts of a report: file name, drawing function, caption.
 CHARTS: tuple[tuple[str, Callable[[Run], Axes], str], ...] = (
@@ -65,6 +67,24 @@ CHARTS: tuple[tuple[str, Callable[[Run], Axes], str], ...] = (
     ),
 )
 
+#: The mailgraph-style charts of the mail-log section (``write_report(..., mail_log=True)``).
+MAIL_LOG_CHARTS: tuple[tuple[str, Callable[[Run], Axes], str], ...] = (
+    (
+        "mailgraph_traffic.png",
+        lambda run: plot_mail_traffic(run),
+        "mailgraph's sent/received graph: recipients delivered (status=sent lines: into a "
+        "mailbox or on to the next MTA) as the blue area and messages received by smtpd as the "
+        "green line, per minute over the time of day.",
+    ),
+    (
+        "mailgraph_problems.png",
+        lambda run: plot_mail_problems(run),
+        "mailgraph's bounced/rejected graph: smtpd rejects (red) and bounced recipients "
+        "(black) stacked, per minute; the dashed line counts deferrals (status=deferred "
+        "lines), which mailgraph does not draw.",
+    ),
+)
+
 _STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
@@ -73,6 +93,7 @@ th { background: #f0f0f0; }
 td:first-child, th:first-child { text-align: left; }
 figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #444; }
+pre { font-size: 0.85em; background: #f8f8f8; padding: 0.5em; overflow-x: auto; }
 """
 
 
@@ -119,17 +140,44 @@ def _html_table(frame: pd.DataFrame) -> str:
     return shown.to_html(index=False, border=0, na_rep="", escape=True)
 
 
-def deferred_peaks(run: Run) -> list[tuple[str, float, int]]:
-    """Return (node, t, depth) of the first moment each node's deferred queue was deepest,
-    for the nodes whose deferred queue was ever used, by node name."""
-    depth = run.queue_depth()
-    deferred = depth[(depth["queue"] == "deferred").to_numpy() & (depth["depth"] > 0).to_numpy()]
-    peaks = []
-    for node, rows in deferred.groupby("node", observed=True, sort=True):
-        depths = rows["depth"].to_numpy()
-        top = int(np.argmax(depths))  # the first moment of the maximum
-        peaks.append((str(node), float(rows["t"].to_numpy()[top]), int(depths[top])))
-    return peaks
+def _figure(name: str, caption: str) -> str:
+    return (
+        f'<figure><img src="{name}" alt="{html.escape(name)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _mail_log_section(run: Run, target: Path, top: int = 20) -> list[str]:
+    """Write the mail-log charts and pflogsumm.txt; return the section's HTML."""
+    report = run.pflogsumm()
+    (target / "pflogsumm.txt").write_text(report.to_text(top=0), encoding="utf-8")
+    for name, draw, _caption in MAIL_LOG_CHARTS:
+        figure_of(draw(run)).savefig(target / name, dpi=100)
+    per_hour = report.per_hour.assign(start=report.per_hour["start"].map(str))
+    tables = [
+        ("Grand Totals (pflogsumm's definitions)", report.totals),
+        ("Delivery latency (s)", report.latency),
+        ("Per-stage split of delays=a/b/c/d over delivered lines (s)", report.stages),
+        ("Per-hour traffic", per_hour),
+        ("Host/Domain Summary: Message Delivery", report.per_domain.head(top)),
+        ("Host/Domain Summary: Messages Received", report.sending_domains.head(top)),
+        ("Reject reasons", report.reject_reasons),
+        ("Defer reasons", report.defer_reasons),
+        ("Bounce reasons (by relay)", report.bounce_reasons),
+    ]
+    parts = [
+        "<h2>Mail log summary (pflogsumm style)</h2>",
+        "<p>What the run's Postfix mail log says, counted as Debian's pflogsumm counts it "
+        "(received: smtpd client= lines; delivered: status=sent lines; rejected: smtpd "
+        "reject lines; bytes from qmgr's size=), plus what pflogsumm lacks. The whole text "
+        'report: <a href="pflogsumm.txt">pflogsumm.txt</a>.</p>',
+    ]
+    for heading, frame in tables:
+        parts.append(f"<h3>{html.escape(heading)}</h3>")
+        parts.append(_html_table(frame) if len(frame) else "<p>None.</p>")
+    for name, _draw, caption in MAIL_LOG_CHARTS:
+        parts.append(_figure(name, caption))
+    return parts
 
 
 def _qshape_sections(run: Run) -> list[str]:
@@ -147,11 +195,17 @@ def _qshape_sections(run: Run) -> list[str]:
     return parts
 
 
-def write_report(run: Run, out_dir: str | Path, title: str | None = None) -> Path:
+def write_report(
+    run: Run, out_dir: str | Path, title: str | None = None, *, mail_log: bool = False
+) -> Path:
     """Write charts, CSV tables and ``report.html`` for ``run`` into ``out_dir``; return the page.
 
     Files: throughput.png, queue_depth.png, latency.png, delivery_paths.png, summary.csv,
-    recipients.csv, report.html.
+    recipients.csv, report.html. With ``mail_log`` the page also has the mail-log section
+    (:mod:`mailsim.analysis.logreport`: pflogsumm's Grand Totals, per-hour and per-domain
+    traffic, reject/defer/bounce reasons, latency percentiles and the delays=a/b/c/d split)
+    and its mailgraph-style charts; the files mailgraph_traffic.png, mailgraph_problems.png
+    and pflogsumm.txt (the text report) are added.
     """
     target = Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
@@ -189,10 +243,9 @@ def write_report(run: Run, out_dir: str | Path, title: str | None = None) -> Pat
         "<h2>Charts</h2>",
     ]
     for name, _draw, caption in CHARTS:
-        parts.append(
-            f'<figure><img src="{name}" alt="{html.escape(name)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+        parts.append(_figure(name, caption))
+    if mail_log:
+        parts += _mail_log_section(run, target)
     parts.append("</body></html>")
     page = target / "report.html"
     page.write_text("\n".join(parts), encoding="utf-8")

@@ -25,7 +25,11 @@ from mailsim.analysis.qshape import DEFAULT_QUEUES, format_qshape, qshape
 from mailsim.eventlog import EventLog
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import networkx as nx
+
+    from mailsim.analysis.logreport import LogReport
 
 __all__ = ["Run"]
 
@@ -46,6 +50,7 @@ class Run:
         self.name = name
         self.meta: dict[str, Any] = dict(meta or {})
         self._cache: dict[tuple[Any, ...], pd.DataFrame] = {}
+        self._reports: dict[tuple[Any, ...], LogReport] = {}
 
     @classmethod
     def from_eventlog(
@@ -114,6 +119,40 @@ class Run:
         _require_pyarrow("read_parquet")
         source = Path(path)
         return cls._with_meta(pd.read_parquet(source), source, name, meta)
+
+    def to_postfix_log(
+        self,
+        path: str | Path,
+        *,
+        per_node: bool = False,
+        start: datetime | str | None = None,
+        hosts: Mapping[str, str] | None = None,
+        timestamps: str = "syslog",
+        nodes: Iterable[str] | None = None,
+    ) -> list[Path]:
+        """Write the run as the mail log Postfix 3.7 would have written; return the files.
+
+        One file ``path`` with every MTA's lines in time order (gzip'd if it ends in ``.gz``),
+        or with ``per_node`` one ``<node>.log`` per MTA in the directory ``path``. t = 0 is
+        ``start`` (else ``meta["start"]``, else 2026-01-05 00:00 UTC); ``timestamps`` is
+        ``"syslog"`` (``Jan  5 08:00:01``) or ``"iso"`` (RFC 3339 with microseconds); the host
+        field is each node's first label unless ``hosts`` maps it. See
+        :mod:`mailsim.postfixlog.export` for the lines.
+        """
+        from mailsim.analysis.logreport import run_start
+        from mailsim.postfixlog.export import write_postfix_log
+
+        if timestamps not in ("syslog", "iso"):
+            raise ValueError(f"timestamps must be 'syslog' or 'iso', not {timestamps!r}")
+        return write_postfix_log(
+            self.model.events,
+            path,
+            per_node=per_node,
+            start=run_start(self, start),
+            hosts=hosts,
+            timestamps="iso" if timestamps == "iso" else "syslog",
+            nodes=nodes,
+        )
 
     def _write_meta(self, target: Path) -> None:
         sidecar = target.with_name(target.name + _META_SUFFIX)
@@ -207,6 +246,20 @@ class Run:
     def summary(self) -> pd.DataFrame:
         """Tidy (scope, metric, value) summary; see :func:`tables.summary`."""
         return self._cached(("summary",), lambda: tables.summary(self.model, self.recipients()))
+
+    def pflogsumm(
+        self, nodes: Iterable[str] | None = None, start: datetime | str | None = None
+    ) -> LogReport:
+        """The pflogsumm-style report of the run's mail log (of MTA ``nodes`` only, if given):
+        Grand Totals with pflogsumm's definitions, per-hour and per-domain traffic, reasons,
+        latency percentiles, the delays=a/b/c/d split and qshape; see
+        :mod:`mailsim.analysis.logreport`. ``.to_text()`` prints it as pflogsumm does."""
+        from mailsim.analysis.logreport import summarise
+
+        key = (None if nodes is None else tuple(sorted(set(nodes))), start)
+        if key not in self._reports:
+            self._reports[key] = summarise(self, key[0], start)
+        return self._reports[key]
 
     def latency_table(self) -> pd.DataFrame:
         """Latency count/mean/percentiles/max per (node, status) of finished recipients."""

@@ -81,6 +81,7 @@ import pandas as pd
 
 __all__ = [
     "DEFAULT_START",
+    "NON_POSTFIX_DAEMONS",
     "ExportedLine",
     "client_label",
     "format_delay",
@@ -88,6 +89,7 @@ __all__ = [
     "host_labels",
     "outcome_delays",
     "postfix_lines",
+    "reject_reply",
     "write_postfix_log",
 ]
 
@@ -101,7 +103,7 @@ _OUTCOMES = frozenset({"sent", "delivered", "deferred", "bounced"})
 _STATUS = {"sent": "sent", "delivered": "sent", "deferred": "deferred", "bounced": "bounced"}
 _SESSION_EVENTS = frozenset({"connect", "reject", "received"})
 #: daemons whose rows are not Postfix's (mail clients, resolver, MDA, POP3/IMAP servers)
-_NOT_POSTFIX = frozenset({"client", "dns", "mda", "pop3d", "imapd"})
+NON_POSTFIX_DAEMONS = frozenset({"client", "dns", "mda", "pop3d", "imapd"})
 #: a fixed offset per daemon from the node's base pid (smtpd processes take base + 20 + slot)
 _PID_OFFSETS = {
     "master": 0,
@@ -238,7 +240,8 @@ def outcome_delays(events: pd.DataFrame) -> pd.DataFrame:
     row's queue file arrived at its node: the smtpd ``connect`` of the session whose
     ``received`` created the file (the latest one of that message at that node before it),
     else the file's first row; when that is unknown, or further from a+b+c+d than their
-    rounding explains, it is a+b+c+d.
+    rounding explains, it is a+b+c+d. A row without ``delays=`` text (a hand-made log) gets
+    a = arrival to its file's last entry into the active queue, d = the rest, b = c = 0.
     """
     count = len(events)
     out = pd.DataFrame(np.full((count, 5), np.nan), columns=["delay", "a", "b", "c", "d"])
@@ -257,16 +260,25 @@ def outcome_delays(events: pd.DataFrame) -> pd.DataFrame:
     out[["a", "b", "c", "d"]] = parts
     total = parts.sum(axis=1)
     slack = np.where(parts >= 10, 0.5, 0.05 * parts + 0.01).sum(axis=1) + 1e-6
-    exact = np.asarray(events["t"], dtype=np.float64) - _arrivals(events)
+    t = np.asarray(events["t"], dtype=np.float64)
+    arrival, active = _arrivals(events)
+    exact = t - arrival
     close = np.isnan(total) | (np.abs(exact - total) <= slack)
     delay = np.where(np.isnan(exact) | ~close, total, exact)
     delay = np.where(is_outcome, np.maximum(delay, 0.0), np.nan)
     out["delay"] = delay
+    missing = is_outcome & np.isnan(total) & ~np.isnan(delay)
+    if missing.any():
+        since = np.nan_to_num(t - active, nan=0.0)
+        rest = np.clip(since, 0.0, np.where(np.isnan(delay), 0.0, delay))
+        filled = np.column_stack([delay - rest, np.zeros(count), np.zeros(count), rest])
+        out.loc[missing, ["a", "b", "c", "d"]] = filled[missing]
     return out
 
 
-def _arrivals(events: pd.DataFrame) -> np.ndarray:
-    """Return, for every row with a queue id, when its queue file arrived at its node."""
+def _arrivals(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return, for every row with a queue id, when its queue file arrived at its node and
+    when it last entered the active queue up to that row (NaN where none)."""
     frame = pd.DataFrame(
         {
             "t": np.asarray(events["t"], dtype=np.float64),
@@ -297,9 +309,13 @@ def _arrivals(events: pd.DataFrame) -> np.ndarray:
         arrival.loc[found.index] = found
     keys = pd.MultiIndex.from_arrays([frame["node"], frame["qid"]])
     values = arrival.reindex(keys).to_numpy(dtype=np.float64)
+    entered = frame["t"].where(frame["event"] == "active")
+    active = entered.groupby([frame["node"], frame["qid"]], sort=False).ffill()
     out = np.full(len(events), np.nan)
     out[frame["row"].to_numpy()] = values
-    return out
+    last = np.full(len(events), np.nan)
+    last[frame["row"].to_numpy()] = active.to_numpy(dtype=np.float64)
+    return out, last
 
 
 @dataclass(slots=True)
@@ -375,16 +391,28 @@ def _message_id(msg: str, sender: str, node: str, qid: str) -> str:
     return f"<mailsim.{msg or qid}@{domain}>"
 
 
-def _reject_text(detail: str, client: str, recipient: str, dsn: str) -> tuple[str, str]:
-    """Return (command, ``CMD from CLIENT: reply``) of a reject row, with the client as logged."""
+def reject_reply(detail: str, client: str, recipient: str, dsn: str) -> tuple[str, str]:
+    """Return (command, ``CMD from CLIENT: reply``) of a reject row as smtpd logs it after
+    ``reject: ``, with CLIENT as :func:`client_label` gives it (the detail's own client text
+    is replaced; a detail without ``CMD from ...:`` gets a generic reply from the dsn)."""
     found = _COMMAND_FROM.match(detail)
     if found:
         return found.group(1), f"{found.group(1)} from {client}: {found.group(3)}"
-    code = "550" if dsn.startswith("5") else "450"
+    code = {"5.7.1": "554", "5.3.4": "552"}.get(dsn, "550" if dsn.startswith("5") else "450")
     status = dsn or f"{code[0]}.0.0"
+    text = detail or _REJECT_TEXT.get(dsn, "rejected")
     if recipient:
-        return "RCPT", f"RCPT from {client}: {code} {status} <{recipient}>: {detail or 'rejected'}"
-    return "MAIL", f"MAIL from {client}: {code} {status} {detail or 'rejected'}"
+        return "RCPT", f"RCPT from {client}: {code} {status} <{recipient}>: {text}"
+    return "MAIL", f"MAIL from {client}: {code} {status} {text}"
+
+
+#: smtpd's words for the commonest refusals, for reject rows that carry only a dsn
+_REJECT_TEXT = {
+    "5.1.1": "Recipient address rejected: User unknown in local recipient table",
+    "5.7.1": "Relay access denied",
+    "5.3.4": "Message size exceeds fixed limit",
+    "4.7.1": "Recipient address rejected: Greylisted, please try again later",
+}
 
 
 _FALLBACK_TEXT = {
@@ -426,7 +454,7 @@ def postfix_lines(
     exported = {
         n
         for n, d in zip(node, daemon, strict=True)
-        if d not in _NOT_POSTFIX and (wanted is None or n in wanted)
+        if d not in NON_POSTFIX_DAEMONS and (wanted is None or n in wanted)
     }
     label = host_labels(exported, hosts)
     delays = outcome_delays(frame)
@@ -435,7 +463,6 @@ def postfix_lines(
     last_of_session = _session_ends(node, daemon, event, msg)
     nrcpt = _recipient_counts(node, event, qid, rcpt)
     msg_size = _message_sizes(msg, size)
-    last_active: dict[tuple[str, str], float] = {}
     clock = _Clock(start, timestamps)
     bases: dict[str, int] = {}
     free_slots: dict[str, list[int]] = {}
@@ -483,7 +510,7 @@ def postfix_lines(
                 session.accepted = int(found.group(1)) if found else max(session.accepted, 1)
                 text = f"{qid[i]}: client={session.client}"
             else:
-                command, reply = _reject_text(detail[i], session.client, rcpt[i], dsn[i])
+                command, reply = reject_reply(detail[i], session.client, rcpt[i], dsn[i])
                 if rcpt[i]:
                     session.refused += 1
                 elif command == "MAIL":
@@ -504,13 +531,11 @@ def postfix_lines(
                     line = f"{prefix}smtpd[{session.pid}]: {session.disconnect()}"
                     yield ExportedLine(where, t[i], line)
             continue
-        if agent in _NOT_POSTFIX:
+        if agent in NON_POSTFIX_DAEMONS:
             continue
-        file = (where, qid[i])
         if kind == "active":
-            last_active[file] = t[i]
             found = _NRCPT.search(detail[i])
-            n = int(found.group(1)) if found else nrcpt.get(file, 1)
+            n = int(found.group(1)) if found else nrcpt.get((where, qid[i]), 1)
             bytes_ = size[i] or msg_size.get(msg[i], 0)
             text = f"{qid[i]}: from=<{sender[i]}>, size={bytes_}, nrcpt={n} (queue active)"
         elif kind == "queued":
@@ -518,8 +543,7 @@ def postfix_lines(
         elif kind in _OUTCOMES:
             text = _outcome_text(kind, qid[i], rcpt[i], dsn[i], relay[i], detail[i])
             if text:
-                timing = _timing(delay[i], parts[i], t[i] - last_active.get(file, t[i]))
-                text = text.replace("\0", timing)
+                text = text.replace("\0", _timing(delay[i], parts[i]))
         else:
             text = _other_text(kind, qid[i], sender[i], detail[i])
         if text:
@@ -527,15 +551,11 @@ def postfix_lines(
             yield ExportedLine(where, t[i], f"{prefix}{agent}[{pid(where, agent)}]: {text}")
 
 
-def _timing(delay: float, parts: list[float], since_active: float) -> str:
-    """Return ``delay=X, delays=a/b/c/d`` of an outcome; without a ``delays=`` text in the
-    log, a is the time to the last entry into the active queue and d the rest."""
+def _timing(delay: float, parts: list[float]) -> str:
+    """Return ``delay=X, delays=a/b/c/d`` of an outcome (see :func:`outcome_delays`)."""
     if delay != delay:  # NaN: nothing known
         return "delay=0, delays=0/0/0/0"
-    if parts[0] != parts[0]:
-        rest = min(max(since_active, 0.0), delay)
-        parts = [delay - rest, 0.0, 0.0, rest]
-    split = "/".join(format_delay(value) for value in parts)
+    split = "/".join(format_delay(value if value == value else 0.0) for value in parts)
     return f"delay={format_delay(delay)}, delays={split}"
 
 
