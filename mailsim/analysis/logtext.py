@@ -53,7 +53,8 @@ def _grand_totals(report: LogReport) -> list[str]:
     lines = [*_title("Grand Totals"), "messages", ""]
     lines += [f" {int_units(total(name))}  {name}" for name in ("received", "delivered")]
     lines.append(f" {int_units(total('forwarded'))}  forwarded")
-    more = f"  ({int_units(deferrals).strip()} deferrals)" if deferrals else ""
+    count = int_units(deferrals)  # "%d%s": the number, then its unit or a space
+    more = f"  ({count[:-1].strip()}{count[-1]} deferrals)" if deferrals else ""
     lines.append(f" {int_units(total('deferred'))}  deferred{more}")
     lines.append(f" {int_units(total('bounced'))}  bounced")
     lines.append(f" {int_units(total('rejected'))}  rejected ({rejected}%)")

@@ -34,7 +34,8 @@ Postfix line):
   ``QID: from=<s>, status=expired, returned to sender``. qmgr's move to the deferred queue and
   the dead-destination bookkeeping (``throttled``/``unthrottled``) have no line, as in Postfix,
   and neither have the per-recipient ``bounced`` rows the simulation records for an expired
-  message (Postfix logs only the ``expired`` line).
+  message (Postfix logs only the ``expired`` line). An expired file without a ``removed`` row
+  gets qmgr's ``QID: removed`` after the rows of its last instant (after the bounce notice).
 - ``sent``, ``delivered``, ``deferred``, ``bounced`` with a recipient, by the row's daemon
   (smtp, local, error, ...): ``QID: to=<r>, [orig_to=<alias>, ]relay=R, delay=X,
   delays=a/b/c/d, dsn=D, status=sent|deferred|bounced (TEXT)``; TEXT is the row's detail
@@ -487,12 +488,30 @@ def postfix_lines(
         helo = name if name != "unknown" else f"[{address}]"
         return _Session(client, helo, base + _SMTPD_PID_OFFSET + slot, slot)
 
+    #: expired queue files whose "removed" line is still to come, with the expiry time
+    expired: dict[tuple[str, str], float] = {}
+
+    def removals(before: float) -> Iterator[ExportedLine]:
+        """qmgr's ``removed`` of the files that expired before ``before`` (after the bounce
+        notice of the same instant, as in Postfix's log)."""
+        for file, when in list(expired.items()):
+            if when < before:
+                del expired[file]
+                line = f"{clock(when)} {label[file[0]]} postfix/qmgr[{pid(file[0], 'qmgr')}]: "
+                yield ExportedLine(file[0], when, f"{line}{file[1]}: removed")
+
     for i in range(count):
         where = node[i]
         if where not in exported:
             continue
+        if expired:
+            yield from removals(t[i])
         kind = event[i]
         agent = daemon[i]
+        if kind == "expired":
+            expired[(where, qid[i])] = t[i]
+        elif kind == "removed" and expired.pop((where, qid[i]), None) is not None:
+            yield from removals(t[i])  # the log has its own line: keep the order of the rest
         prefix = f"{clock(t[i])} {label[where]} postfix/"
         text = ""
         if agent == "smtpd" and kind in _SESSION_EVENTS:
@@ -549,6 +568,7 @@ def postfix_lines(
         if text:
             agent = _DAEMON_OF.get(kind, agent)
             yield ExportedLine(where, t[i], f"{prefix}{agent}[{pid(where, agent)}]: {text}")
+    yield from removals(float("inf"))
 
 
 def _timing(delay: float, parts: list[float]) -> str:
