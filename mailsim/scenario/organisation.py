@@ -230,6 +230,8 @@ def _profile(org: Organisation) -> Profile:
     except ValueError:
         low, high = org.profile.peak_share_range()
         expected = f"a peak hour share between {low:.4g} and {high:.4g} for this profile"
+        if low == high:
+            expected = f"{low:.4g}, the only peak hour share of this profile"
         raise OrganisationProblem("peak_hour_share", expected, repr(org.peak_hour_share)) from None
 
 
