@@ -34,6 +34,12 @@ def test_submit_then_fetch_and_delete(lab: BackgroundLab) -> None:
     delivered = run.recipients()
     assert delivered["recipient"].astype(str).tolist() == ["jura@firma1.intr"]
     assert run.meta["engine"] == "live"
+    fetched = run.events[run.events["event"] == "fetched"]
+    assert fetched["msg"].astype(str).tolist() == ["m1"]
+    assert fetched["recipient"].astype(str).tolist() == ["jura@firma1.intr"]
+    assert fetched["daemon"].astype(str).tolist() == ["pop3d"]
+    # the recipient table knows when the reader fetched it (the last hop of the journey)
+    assert delivered["t_fetched"].iloc[0] >= delivered["t_done"].iloc[0]
 
 
 def test_wrong_password_and_unknown_recipient_are_the_servers_refusals(lab: BackgroundLab) -> None:

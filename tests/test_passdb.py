@@ -179,3 +179,9 @@ def test_dovecot_and_we_verify_each_others_hashes() -> None:
     stored = theirs.stdout.decode().strip()
     assert stored.startswith("{PBKDF2}$1$")
     assert check_password(stored, b"heslo") and not check_password(stored, b"Heslo")
+
+
+def test_address_names_the_users_mail_address_for_the_event_log() -> None:
+    db = PassDB.parse("jura:{PLAIN}heslo::::/home/jura::\n", domain="firma1.intr")
+    assert db.address("jura") == "jura@firma1.intr"
+    assert db.address("nikdo") is None

@@ -117,7 +117,7 @@ class Lab:
             if service in ports:
                 server = POP3Server(
                     store, passdb, host=address, port=ports[service],
-                    ssl_context=context, implicit_tls=implicit,
+                    ssl_context=context, implicit_tls=implicit, events=self.events, node=name,
                 )  # fmt: skip
                 await server.start()
                 self.pop3.setdefault(name, {})[service] = server

@@ -213,6 +213,12 @@ class PassDB:
             return None
         return name
 
+    def address(self, login: str) -> str | None:
+        """The mail address of login name ``login`` (``jura@firma1.intr``), None if unknown;
+        the event log names a POP3 reader by it."""
+        entry = self._entries.get(login)
+        return entry.address if entry is not None else None
+
     def users(self) -> list[str]:
         """The login names, sorted."""
         return sorted(self._entries)
