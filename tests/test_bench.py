@@ -60,3 +60,28 @@ def test_outage_day_prints_table_and_json_last_line() -> None:
     assert figures["deferred_attempts_at_relay"] > 0
     assert figures["delivered"] == figures["messages"]
     assert any(line.startswith("wall time") for line in lines[:-1])
+
+
+def test_workload_gen_prints_table_and_json_last_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/workload_gen.py", "--records", "20000", "--users", "300"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = result.stdout.strip().splitlines()
+    figures = json.loads(lines[-1])
+    assert figures["records"] == figures["plain_records"] == 20000
+    assert (figures["organisation_users"], figures["organisation_streams"]) == (300, 3)
+    for key in (
+        "organisation_records_per_s",
+        "plain_records_per_s",
+        "organisation_vs_plain",
+        "organisation_s",
+        "plain_s",
+        "load_and_compile_s",
+    ):
+        assert figures[key] > 0, key
+    assert any(line.startswith("organisation / plain") for line in lines[:-1])

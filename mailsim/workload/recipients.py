@@ -98,10 +98,17 @@ class RecipientDraw:
             codes[mask] = self._codes(side, generator, int(mask.sum()))
         for slot in range(1, width):
             self._distinct(generator, codes, remote, slot)
+        singles = self.singles
+        messages = [singles[code] for code in codes[:, 0].tolist()]  # slot 0 is always filled
         kept = codes >= 0
-        addresses = self.objects[codes[kept]].tolist()  # row by row, in slot order
-        ends = np.cumsum(kept.sum(axis=1)).tolist()
-        return [tuple(addresses[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        lengths = kept.sum(axis=1)
+        several = np.flatnonzero(lengths > 1)
+        if len(several):
+            addresses = self.objects[codes[several][kept[several]]].tolist()  # in slot order
+            ends = np.cumsum(lengths[several]).tolist()
+            for row, first, end in zip(several.tolist(), [0, *ends[:-1]], ends, strict=True):
+                messages[row] = tuple(addresses[first:end])
+        return messages
 
     def _codes(self, side: int, generator: np.random.Generator, count: int) -> Indices:
         picks = self.sides[side].pick(generator, count)
