@@ -6,6 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interop import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +65,54 @@ def test_outage_day_prints_table_and_json_last_line() -> None:
     assert figures["deferred_attempts_at_relay"] > 0
     assert figures["delivered"] == figures["messages"]
     assert any(line.startswith("wall time") for line in lines[:-1])
+
+
+def run_bench(*argv: str) -> tuple[list[str], dict[str, Any]]:
+    """Run a benchmark script; return its output lines and the JSON object on the last one."""
+    result = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    lines = result.stdout.strip().splitlines()
+    return lines, json.loads(lines[-1])
+
+
+@pytest.mark.interop
+def test_smtp_ingest_measures_both_servers_and_ours_stores_every_message() -> None:
+    require_tool("smtp-source")
+    lines, figures = run_bench("bench/smtp_ingest.py", "--messages", "200", "--repeat", "1")
+    for key in (
+        "aiosmtpd_messages_per_s",
+        "ours_messages_per_s",
+        "ratio_ours_vs_aiosmtpd",
+        "aiosmtpd_cpu_ms_per_message",
+        "ours_cpu_ms_per_message",
+    ):
+        assert figures[key] > 0, key
+    # every message smtp-source sent is a file in jura's Maildir new/ (and the reference saw
+    # every DATA)
+    assert figures["ours_stored"] == [200] and figures["ours_stored_all"] is True
+    assert figures["aiosmtpd_received"] == [200]
+    assert any(line.startswith("ours / aiosmtpd") for line in lines[:-1])
+
+
+@pytest.mark.interop
+def test_pop3_retr_measures_ours_against_dovecot_over_the_same_maildirs() -> None:
+    require_tool("dovecot")
+    lines, figures = run_bench("bench/pop3_retr.py", "--messages", "200", "--repeat", "1")
+    for key in (
+        "dovecot_messages_per_s",
+        "ours_messages_per_s",
+        "ratio_ours_vs_dovecot",
+        "dovecot_mb_per_s",
+        "ours_mb_per_s",
+    ):
+        assert figures[key] > 0, key
+    # both servers handed out every message, byte for byte the same
+    assert figures["dovecot_retrieved"] == [200] and figures["ours_retrieved"] == [200]
+    assert figures["all_retrieved"] is True and figures["same_bytes"] is True
+    assert 3000 < figures["mean_message_bytes"] < 5000
+    assert any(line.startswith("ours / Dovecot") for line in lines[:-1])
 
 
 def test_workload_gen_prints_table_and_json_last_line() -> None:

@@ -88,6 +88,11 @@ def _split(filename: str) -> tuple[str, str]:
     return base, flags
 
 
+def _stamp(st: os.stat_result) -> tuple[int, ...]:
+    """What tells whether a file changed: device, inode, size, mtime and ctime."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _flag_string(flags: Iterable[str]) -> str:
     letters = set("".join(flags))
     bad = letters - FLAGS
@@ -153,6 +158,8 @@ class MaildirMailbox:
         self._meta: dict[tuple[Path, str], tuple[int, float]] = {}
         # folder path -> base name -> where the last scan or change saw the file
         self._where: dict[Path, dict[str, _Entry]] = {}
+        # folder path -> (the uidlist's stat after our last append, the next UID it gives)
+        self._appended: dict[Path, tuple[tuple[int, ...], int]] = {}
         self._folder_path("", create=True)
         self.recover()
 
@@ -290,11 +297,12 @@ class MaildirMailbox:
             with self._locked(path):
                 os.rename(path / "tmp" / base, path / subdir / filename)
                 fsync_directory(path / subdir)
-                uid = self._load_uidlist(path).next_uid
+                uid = self._next_uid(path)
                 fd = os.open(path / UIDLIST, os.O_WRONLY | os.O_APPEND)
                 try:  # a new line, as Dovecot appends them; a torn one is repaired on load
                     write_all(fd, f"{uid} :{filename}\n".encode())
                     os.fsync(fd)
+                    self._appended[path] = (_stamp(os.fstat(fd)), uid + 1)
                 finally:
                     os.close(fd)
         except BaseException:
@@ -303,6 +311,17 @@ class MaildirMailbox:
         self._where.setdefault(path, {})[base] = _Entry(uid, subdir, filename)
         self._meta[(path, base)] = (crlf_size(stored), date)
         return StoredMessage(uid, base, crlf_size(stored), frozenset(info), date)
+
+    def _next_uid(self, path: Path) -> int:
+        """The folder's next UID (its lock held). When the uidlist is still the file our last
+        append left (same device, inode, size, mtime and ctime: Dovecot's own "has the uidlist
+        changed" test is inode and size), that append's UID + 1; else read from the file, so a
+        delivery does not parse a uidlist that grows with every message."""
+        with suppress(FileNotFoundError):
+            known = self._appended.get(path)
+            if known is not None and known[0] == _stamp(os.stat(path / UIDLIST)):
+                return known[1]
+        return self._load_uidlist(path).next_uid
 
     def _write_tmp(self, path: Path, stored: bytes, when: float | None) -> tuple[str, float]:
         while True:

@@ -131,6 +131,8 @@ class SMTPSession(SMTP):
         #: connection began (None: at its MAIL), and the open transaction's rows
         self.trace_since: float | None = None
         self.trace: TransactionTrace | None = None
+        #: when smtpd_timeout runs out (loop time), see _reset_timeout
+        self._deadline = 0.0
 
     # -- state the handler reads ------------------------------------------------------------
     @property
@@ -200,6 +202,26 @@ class SMTPSession(SMTP):
         """Suspend smtpd_timeout (while the server, not the client, is busy)."""
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """Restart the smtpd_timeout deadline (for every line read). Only the deadline moves:
+        a timer already armed to fire before it stays, and re-arms itself for the rest when
+        it fires (aiosmtpd's cancel and call_later cost a timer object per line)."""
+        now = self.loop.time()
+        self._deadline = now + (duration or self._timeout_duration)
+        handle = self._timeout_handle
+        if handle is not None and not handle.cancelled() and now < handle.when() <= self._deadline:
+            return
+        if handle is not None:
+            handle.cancel()
+        self._timeout_handle = self.loop.call_at(self._deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        """The timer fired: time out if the deadline has come, else wait for the rest of it."""
+        if self.loop.time() < self._deadline:
+            self._timeout_handle = self.loop.call_at(self._deadline, self._check_deadline)
+        else:
+            self._timeout_cb()
 
     # -- reading ---------------------------------------------------------------------------------
     async def read_chunk(self) -> bytes:

@@ -17,7 +17,8 @@ needs the queue manager - a bounce notification, forwarding, vacation replies, `
 ``/file`` aliases - is reported in the :class:`Outcome` records but not carried out yet; a
 message an MDA rule would forward is kept in the inbox, so nothing accepted is lost.
 
-Writes run in worker threads (fsync blocks), one at a time per mailbox.
+Writes run in worker threads (fsync blocks): into a Maildir side by side (maildir(5) needs no
+lock to add a message), into an mbox one at a time per mailbox.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ class Spool:
         self.policy = policy
         self.store = store
         self._locks: dict[str, asyncio.Lock] = {}
+        limits = policy.limits
+        #: check_quota ignores the mailbox's size when a maildir limit applies per message
+        #: file or there is no limit: then the size is not computed (a listing of the maildir)
+        self._size_unused = limits.maildir or limits.mailbox_size_limit <= 0
+        #: maildir(5) deliveries need no lock (each message is a new file; the store locks its
+        #: uidlist itself), so they run side by side, their fsyncs overlapping, unless the
+        #: quota check reads the mailbox's size; mbox and other stores: one at a time
+        self._concurrent = self._size_unused and getattr(store, "mailbox_format", "") == "maildir"
 
     async def deliver(
         self, queue_id: str, sender: str, recipients: Sequence[str], message: bytes
@@ -136,9 +145,11 @@ class Spool:
         if decision.action == "discard":
             return Outcome(user, "delivered", "2.0.0", detail=f"discarded by {decision.rule}")
         folder = decision.folder if decision.action == "folder" else ""
-        lock = self._locks.setdefault(user, asyncio.Lock())
-        async with lock:
+        if self._concurrent:
             refused = await asyncio.to_thread(self._write, user, folder, message)
+        else:
+            async with self._locks.setdefault(user, asyncio.Lock()):
+                refused = await asyncio.to_thread(self._write, user, folder, message)
         if refused is not None:
             return Outcome(user, "bounced", refused.dsn, detail=refused.text)
         detail = {
@@ -152,7 +163,9 @@ class Spool:
         """Check mailbox_size_limit and store durably (in a worker thread); return the
         quota bounce, or None when the message is on disk."""
         mailbox = self.store.mailbox(user)
-        used = mailbox.folder_size(folder) if folder else mailbox.size()
+        used = 0  # unless check_quota reads it, do not list a whole maildir for it
+        if not self._size_unused:
+            used = mailbox.folder_size(folder) if folder else mailbox.size()
         quota = self.policy.check_quota(used, len(message), user, folder)
         if not quota.ok:
             return quota
@@ -166,5 +179,10 @@ def _with_recipient(outcome: Outcome, recipient: str, orig_to: str) -> Outcome:
 
 def _headers(message: bytes) -> tuple[tuple[str, str], ...]:
     """Return the message's header fields, unfolded, for the MDA's recipes."""
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(message)
+    # the parser stops at the first empty line, which is at or before the first CRLF CRLF:
+    # hand it only that far, not a body it would read line by line only to ignore
+    end = message.find(b"\r\n\r\n")
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(
+        message if end < 0 else message[: end + 4]
+    )
     return tuple((name, str(value)) for name, value in parsed.items())
