@@ -40,27 +40,29 @@ def _simulate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     run = simulate(scenario, seed=args.seed, until=until, progress=not args.quiet)
     elapsed = time.perf_counter() - started
+    if args.start:
+        run.meta["start"] = args.start  # t = 0 of the mail log and the mail-log charts
     print(format_summary(run))
     print(f"\nsimulated {len(run.events):,} events in {elapsed:.2f} s wall time")
     if args.out:
         out = Path(args.out)
-        report = write_report(run, out, title=f"mailsim: {scenario.name}")
+        report = write_report(run, out, title=f"mailsim: {scenario.name}", mail_log=True)
         if args.events:
             run.to_csv(out / "events.csv.gz")
         print(f"report written to {report}")
     if args.maillog:
-        files = _write_maillog(run, args.maillog, args.start)
+        files = _write_maillog(run, args.maillog)
         where = files[0] if len(files) == 1 else f"{len(files)} files in {files[0].parent}"
         print(f"mail log written to {where}")
     return 0
 
 
-def _write_maillog(run: Run, target: str, start: str | None) -> list[Path]:
+def _write_maillog(run: Run, target: str) -> list[Path]:
     """One file, or one file per MTA when ``target`` is a directory (or ends with a slash)."""
     import os
 
     per_node = target.endswith(("/", os.sep)) or Path(target).is_dir()
-    return run.to_postfix_log(target, per_node=per_node, start=start)
+    return run.to_postfix_log(target, per_node=per_node)
 
 
 _EVENT_LOG_HEADER = "t,node,daemon,event,"
@@ -103,7 +105,9 @@ def _report(args: argparse.Namespace) -> int:
         run = Run.read_csv(source)
     else:
         run = _read_maillog(source)
-    report = run.pflogsumm(nodes=args.node or None, start=args.start)
+    if args.start:
+        run.meta["start"] = args.start  # the text, the page and its charts alike
+    report = run.pflogsumm(nodes=args.node or None)
     print(report.to_text(top=args.top), end="")
     if args.out:
         page = write_report(run, args.out, title=f"mailsim report: {run.name}", mail_log=True)
@@ -112,22 +116,22 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _read_maillog(source: Path) -> Run:
-    """A run from a Postfix mail log, through the parser in mailsim.postfixlog."""
-    import importlib
+    """A run from a Postfix mail log (plain or compressed), through mailsim.postfixlog."""
+    from mailsim.analysis import Run
 
     try:
-        parser = importlib.import_module("mailsim.postfixlog")
-    except ImportError:
-        parser = None
-    read = getattr(parser, "read_maillog", None) if parser is not None else None
-    if read is None:
+        from mailsim.postfixlog.events import read_log
+    except ImportError as error:
         raise MailsimError(
-            f"{source}: looks like a Postfix mail log, but this mailsim has no Postfix log "
-            "parser yet (mailsim.postfixlog.read_maillog); give a scenario YAML or an event "
-            "log written by 'mailsim simulate --events'"
-        )
-    run: Run = read(source)
-    return run
+            f"{source}: looks like a Postfix mail log, but the Postfix log parser "
+            f"(mailsim.postfixlog.events.read_log) is not available ({error}); give a "
+            "scenario YAML or an event log written by 'mailsim simulate --events'"
+        ) from error
+    log = read_log(source)
+    meta = {"source": str(source), "engine": "postfix log"}
+    if log.start is not None:
+        meta["start"] = log.start.isoformat()
+    return Run(log.events, name=source.name, meta=meta)
 
 
 def _load_run(source: str, seed: int | None, quiet: bool) -> Run:

@@ -7,8 +7,8 @@ from) with the definitions of pflogsumm 1.1.5 (Debian's ``/usr/sbin/pflogsumm``)
 
 - *received*: smtpd ``QID: client=...`` lines (a message accepted by smtpd; at every MTA it
   passes, so a message relayed through two MTAs of the run counts twice, as pflogsumm counts
-  the two hosts' logs); messages an MTA made itself (bounce notices, forwarded copies) are not
-  received;
+  the two hosts' logs) and pickup's ``QID: uid=N from=<s>`` (local submissions, in a parsed
+  log); messages an MTA made itself (bounce notices, forwarded copies) are not received;
 - *delivered*: ``status=sent`` lines, one per recipient, by local(8) into a mailbox and by
   smtp(8) to the next hop alike, except *forwarded* ones (``status=sent (forwarded as QID)``);
 - *deferred*: queue files with at least one ``status=deferred`` line, and the number of such
@@ -67,8 +67,11 @@ if TYPE_CHECKING:
 __all__ = [
     "TOTALS",
     "LogReport",
+    "bounce_reason",
+    "deferral_reason",
     "deferred_peaks",
     "gimme_domain",
+    "reject_reason",
     "run_start",
     "said_string_trimmer",
     "summarise",
@@ -159,7 +162,7 @@ def _domain(addr: str) -> str:
     return found.group(1) if found else addr
 
 
-def _reject_reason(command: str, rest: str) -> str:
+def reject_reason(command: str, rest: str) -> str:
     """pflogsumm's proc_smtpd_reject() reason text for one reject line's remainder."""
     reason = rest
     if command in ("RCPT", "DATA", "CONNECT"):
@@ -211,26 +214,29 @@ class _Lines:
     @classmethod
     def build(cls, events: pd.DataFrame, nodes: Iterable[str] | None) -> _Lines:
         frame = events
+        # a row without size takes its message's (as the export prints it), from any row
+        msg_size = frame.groupby("msg", observed=True)["size"].max()
         keep = ~frame["daemon"].isin(NON_POSTFIX_DAEMONS).to_numpy()
         if nodes is not None:
             keep &= frame["node"].isin(list(nodes)).to_numpy()
         frame = frame[keep].reset_index(drop=True)
         event = frame["event"]
         smtpd = (frame["daemon"] == "smtpd").to_numpy()
+        pickup = (frame["daemon"] == "pickup").to_numpy()
         named = (frame["recipient"] != "").to_numpy()
         detail = frame["detail"].astype(str)
-        msg_size = frame.groupby("msg", observed=True)["size"].max()
         size = frame["size"].to_numpy(np.int64)
         fallback = msg_size.reindex(frame["msg"]).fillna(0).to_numpy(np.int64)
         frame = frame.assign(size=np.where(size > 0, size, fallback))
 
-        got = frame[(event == "received").to_numpy() & smtpd]
+        got = frame[(event == "received").to_numpy() & (smtpd | pickup)]
+        clients = _per_label(got["relay"], lambda r: client_label(r)[0])
         received = pd.DataFrame(
             {
                 "t": got["t"].to_numpy(),
                 "node": got["node"].astype(str).to_numpy(),
                 "qid": got["queue_id"].astype(str).to_numpy(),
-                "client": _per_label(got["relay"], lambda r: client_label(r)[0]),
+                "client": np.where(got["daemon"] == "pickup", "pickup", clients),
             }
         )
         active = frame[(event == "active").to_numpy()]
@@ -276,7 +282,7 @@ class _Lines:
                 "qid": rows["queue_id"].astype(str).to_numpy(),
                 "daemon": rows["daemon"].astype(str).to_numpy(),
                 "recipient": _per_label(rows["recipient"], _address),
-                "reason": _per_label(rows["detail"], _deferral_reason),
+                "reason": _per_label(rows["detail"], deferral_reason),
                 "delay": delays["delay"].to_numpy()[late],
             }
         )
@@ -290,7 +296,7 @@ class _Lines:
                 "qid": rows["queue_id"].astype(str).to_numpy(),
                 "relay": rows["relay"].astype(str).replace("", "none").to_numpy(),
                 "recipient": _per_label(rows["recipient"], _address),
-                "reason": _per_label(rows["detail"], _bounce_reason),
+                "reason": _per_label(rows["detail"], bounce_reason),
             }
         )
         refused = frame[(event == "reject").to_numpy() & smtpd]
@@ -306,7 +312,7 @@ class _Lines:
         return cls(received, files, delivered, deferred, bounced, rejected)
 
 
-def _deferral_reason(detail: str) -> str:
+def deferral_reason(detail: str) -> str:
     """pflogsumm's deferral reason: up to the first ``)``, trimmed to 65, code and
     ``connect to`` dropped."""
     reason = _strip_timing(detail) or "temporary failure"
@@ -316,10 +322,18 @@ def _deferral_reason(detail: str) -> str:
     return re.sub(r"^connect to ", "", reason, count=1)
 
 
-def _bounce_reason(detail: str) -> str:
+def bounce_reason(detail: str) -> str:
     """pflogsumm's bounce reason: the whole status text trimmed to 66, code dropped."""
     reason = said_string_trimmer(_strip_timing(detail) or "permanent failure", 66)
     return re.sub(r"^\d{3} ", "", reason, count=1)
+
+
+def _sending_domain(sender: str, client: str) -> str:
+    """pflogsumm's sending domain: the sender's, else (null sender, no domain) the client's as
+    gimme_domain() shortens it, or the sender itself for a local submission (pickup)."""
+    if re.match(r"^[^@]+@.+$", sender):
+        return _domain(sender)
+    return sender if client == "pickup" else gimme_domain(client)
 
 
 def _reject_columns(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -339,7 +353,7 @@ def _reject_columns(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         rest = reply.split(": ", 1)[1] if ": " in reply else reply
         to = f" to=<{recipient}>" if recipient else ""
         commands.append(command)
-        reasons.append(_reject_reason(command, f"{rest}; from=<>{to} proto=ESMTP"))
+        reasons.append(reject_reason(command, f"{rest}; from=<>{to} proto=ESMTP"))
     if not len(uniques):
         return np.array([], dtype=object), np.array([], dtype=object)
     return np.array(commands, dtype=object)[codes], np.array(reasons, dtype=object)[codes]
@@ -351,7 +365,7 @@ def grand_totals(lines: _Lines) -> dict[str, int]:
     came = files[files["received"]]
     senders = np.array([_address(s) if s else "from=<>" for s in came["sender"]], dtype=object)
     domains = {
-        _domain(sender) if re.match(r"^[^@]+@.+$", sender) else gimme_domain(client)
+        _sending_domain(sender, client)
         for sender, client in zip(senders, came["client"], strict=True)
     }
     delivered = lines.delivered[~lines.delivered["forwarded"]]
@@ -385,18 +399,21 @@ def traffic(run: Run, interval: float = 3600.0, nodes: Iterable[str] | None = No
     return _traffic(_Lines.build(run.events, nodes), interval, run.t_end)
 
 
-def _traffic(lines: _Lines, interval: float, t_end: float) -> pd.DataFrame:
+def _traffic(lines: _Lines, interval: float, t_end: float, offset: float = 0.0) -> pd.DataFrame:
+    """Counts per bin of ``interval`` s; bins start ``offset`` s before t = 0 (so that hours
+    can be the clock's), the index gives each bin's start in run time."""
     if not interval > 0:
         raise ValueError(f"interval must be positive seconds, got {interval!r}")
-    bins = int(t_end // interval) + 1
-    table = pd.DataFrame(index=pd.Index(np.arange(bins) * float(interval), name="t"))
+    bins = int((t_end + offset) // interval) + 1
+    starts = np.arange(bins) * float(interval) - offset
+    table = pd.DataFrame(index=pd.Index(starts, name="t"))
     delivered = lines.delivered[~lines.delivered["forwarded"]]
     for name, frame in zip(
         TRAFFIC,
         (lines.received, delivered, lines.deferred, lines.bounced, lines.rejected),
         strict=True,
     ):
-        slot = (frame["t"].to_numpy() // interval).astype(np.int64)
+        slot = ((frame["t"].to_numpy() + offset) // interval).astype(np.int64)
         table[name] = np.bincount(slot, minlength=bins)[:bins].astype(np.int64)
     return table
 
@@ -432,8 +449,9 @@ class LogReport:
     ``totals``: metric, value (:data:`TOTALS`); ``latency``: count, mean, p50, p95, p99, max
     (s) of end-to-end latency and of per-MTA ``delay=``; ``stages``: the same statistics of
     ``delays=a/b/c/d`` over delivered lines, with each stage's share of the mean delay;
-    ``per_hour``: received/delivered/deferred/bounced/rejected per hour of the run (``start``:
-    its wall-clock start); ``per_domain``: recipient domain, sent, bytes, defers, avg_delay,
+    ``per_hour``: received/delivered/deferred/bounced/rejected per clock hour, as pflogsumm's
+    Per-Hour Traffic Summary (``hour``: 0 for the hour the run starts in, ``start``: the
+    hour's wall-clock start, UTC); ``per_domain``: recipient domain, sent, bytes, defers, avg_delay,
     max_delay; ``sending_domains``: domain, messages, bytes; ``senders``/``recipients``:
     address, messages, bytes; ``defer_reasons`` (daemon, reason, count), ``bounce_reasons``
     (relay, reason, count), ``reject_reasons`` (command, reason, count); ``qshape``: node ->
@@ -481,9 +499,10 @@ def summarise(
     lines = _Lines.build(run.events, chosen)
     totals = grand_totals(lines)
     when = run_start(run, start)
-    per_hour = _traffic(lines, 3600.0, run.t_end)
-    per_hour.insert(0, "start", [when + timedelta(seconds=float(t)) for t in per_hour.index])
-    per_hour.insert(0, "hour", (per_hour.index.to_numpy() // 3600).astype(np.int64))
+    hour = when.replace(minute=0, second=0, microsecond=0)
+    per_hour = _traffic(lines, 3600.0, run.t_end, (when - hour).total_seconds())
+    per_hour.insert(0, "start", [hour + timedelta(hours=k) for k in range(len(per_hour))])
+    per_hour.insert(0, "hour", np.arange(len(per_hour), dtype=np.int64))
     per_hour = per_hour.reset_index(drop=True)
     delivered = lines.delivered[~lines.delivered["forwarded"]]
     return LogReport(
@@ -561,7 +580,7 @@ def _sending_domains(files: pd.DataFrame) -> pd.DataFrame:
     """pflogsumm's Host/Domain Summary: Messages Received (by sender domain)."""
     came = files[files["received"]]
     domains = [
-        _domain(_address(s)) if re.match(r"^[^@]+@.+$", s) else gimme_domain(c)
+        _sending_domain(_address(s) if s else "from=<>", c)
         for s, c in zip(came["sender"], came["client"], strict=True)
     ]
     table = (

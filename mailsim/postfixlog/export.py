@@ -18,6 +18,7 @@ against a real Postfix 3.7 log, ``maillog-postfix-3.7-sample.log``)::
 id; rows of other daemons, such as the mail clients, DNS, the MDA and POP3/IMAP, have no
 Postfix line):
 
+- pickup ``received`` (a local submission): ``QID: uid=N from=<s>`` (N from a ``uid=N`` detail).
 - smtpd ``connect``: ``connect from CLIENT``; ``received``: ``QID: client=CLIENT``; ``reject``:
   ``NOQUEUE: reject: RCPT from CLIENT: 554 5.7.1 <to>: Relay access denied; from=<s> to=<r>
   proto=ESMTP helo=<h>`` (``MAIL from`` rejects have no ``to=``); after the last smtpd row of
@@ -123,9 +124,12 @@ _PID_OFFSETS = {
 _SMTPD_PID_OFFSET = 20
 
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
-_DELAYS = re.compile(rf"\s*\bdelays={_NUMBER}/{_NUMBER}/{_NUMBER}/{_NUMBER}\s*$")
+_DELAYS = re.compile(
+    rf"(?:\s*\bdelay={_NUMBER})?\s*\bdelays={_NUMBER}/{_NUMBER}/{_NUMBER}/{_NUMBER}\s*$"
+)
 _ORIG_TO = re.compile(r" ?\(orig_to=<([^>]*)>\)")
 _NRCPT = re.compile(r"\bnrcpt=([0-9]+)")
+_UID = re.compile(r"\buid=([0-9]+)")
 _CLIENT = re.compile(r"^(.*)\[([^\]]*)\]$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.?$")
 _COMMAND_FROM = re.compile(r"^([A-Z][A-Z-]*) from (\S+): (.*)$", re.DOTALL)
@@ -241,8 +245,11 @@ def outcome_delays(events: pd.DataFrame) -> pd.DataFrame:
     row's queue file arrived at its node: the smtpd ``connect`` of the session whose
     ``received`` created the file (the latest one of that message at that node before it),
     else the file's first row; when that is unknown, or further from a+b+c+d than their
-    rounding explains, it is a+b+c+d. A row without ``delays=`` text (a hand-made log) gets
-    a = arrival to its file's last entry into the active queue, d = the rest, b = c = 0.
+    rounding explains, or every time in the log is a whole second (a log read back from
+    syslog timestamps), it is a+b+c+d; a detail with Postfix's own ``delay=X`` before
+    ``delays=`` (a parsed log may keep it) gives X. A row without ``delays=`` text (a
+    hand-made log) gets a = arrival to its file's last entry into the active queue, d = the
+    rest, b = c = 0.
     """
     count = len(events)
     out = pd.DataFrame(np.full((count, 5), np.nan), columns=["delay", "a", "b", "c", "d"])
@@ -251,9 +258,10 @@ def outcome_delays(events: pd.DataFrame) -> pd.DataFrame:
         return out
     detail = events["detail"].astype("category")
     categories = pd.Series(np.asarray(detail.cat.categories.astype(str), dtype=object))
-    parsed = categories.str.extract(_DELAYS).astype(np.float64).to_numpy().reshape(-1, 4)
+    parsed = categories.str.extract(_DELAYS).astype(np.float64).to_numpy().reshape(-1, 5)
     codes = detail.cat.codes.to_numpy()
-    parts = np.where((codes >= 0)[:, None], parsed[np.maximum(codes, 0)], np.nan)
+    found = np.where((codes >= 0)[:, None], parsed[np.maximum(codes, 0)], np.nan)
+    logged, parts = found[:, 0], found[:, 1:]
     event = events["event"].astype(str).to_numpy()
     named = events["recipient"].astype(str).to_numpy() != ""
     is_outcome = np.isin(event, list(_OUTCOMES)) & named
@@ -264,8 +272,11 @@ def outcome_delays(events: pd.DataFrame) -> pd.DataFrame:
     t = np.asarray(events["t"], dtype=np.float64)
     arrival, active = _arrivals(events)
     exact = t - arrival
+    if not np.isnan(total).all() and bool((np.mod(t, 1.0) == 0).all()):
+        exact[:] = np.nan  # whole-second times (a syslog log): a+b+c+d says more
     close = np.isnan(total) | (np.abs(exact - total) <= slack)
     delay = np.where(np.isnan(exact) | ~close, total, exact)
+    delay = np.where(np.isnan(logged), delay, logged)  # Postfix's own delay= when the log has it
     delay = np.where(is_outcome, np.maximum(delay, 0.0), np.nan)
     out["delay"] = delay
     missing = is_outcome & np.isnan(total) & ~np.isnan(delay)
@@ -615,6 +626,9 @@ def _outcome_text(kind: str, qid: str, rcpt: str, dsn: str, relay: str, detail: 
 
 def _other_text(kind: str, qid: str, sender: str, detail: str) -> str:
     """Return the text of a queue-manager, bounce, postsuper or smtp info row ("" for none)."""
+    if kind == "received":  # pickup(8): a local submission (sendmail)
+        found = _UID.search(detail)
+        return f"{qid}: uid={found.group(1) if found else 0} from=<{sender}>"
     if kind == "removed":
         return f"{qid}: removed"
     if kind == "expired":
