@@ -113,7 +113,7 @@ def test_default_spam_source() -> None:
                                             "'pop4'", "pop3")]),
         ({"outside_share": 0.3}, [("outside_share", "0, or correspondents: users in another "
                                    "domain or a correspondents list", "0.3", "")]),
-        ({"users": 0, "domain": "firma9.intr"},
+        ({"users": 2, "domain": "firma9.intr", "fetch": {"protocol": "imap"}},
          [("domain", "one host whose mydestination lists firma9.intr, or host: NAME", "none",
            "")]),
     ],

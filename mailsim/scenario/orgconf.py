@@ -126,8 +126,8 @@ def _organisation(
         fields["spam"] = _spam(chk, at.key("spam", data), data["spam"])
     if data.get("fetch") is not None:
         server = fields.get("host") or _first_host(fields.get("domains"), hosts)
-        where = at.key("fetch", data)
-        fields["fetch"] = build_fetch(chk, where, data["fetch"], server, hosts) if server else None
+        if server:  # without one, compiling reports the domain or host
+            fields["fetch"] = build_fetch(chk, at.key("fetch", data), data["fetch"], server, hosts)
     if any(v is None for v in fields.values()) or "messages_per_user_per_day" not in fields:
         return None
     return Organisation(**fields)
