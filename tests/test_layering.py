@@ -55,6 +55,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "simpy",
         "asyncio",
     ),
+    "postfixlog": (
+        "mailsim.sim",
+        "mailsim.live",
+        "mailsim.analysis",
+        "mailsim.policy",
+        "mailsim.workload",
+        "mailsim.scenario",
+        "simpy",
+        "asyncio",
+    ),
     "sim": ("mailsim.live", "asyncio"),
     "live": ("mailsim.sim", "simpy"),
 }
