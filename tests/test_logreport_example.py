@@ -183,14 +183,15 @@ def test_pflogsumm_helpers_on_the_real_samples_texts() -> None:
     )
     assert (
         bounce_reason(
-            "cannot update mailbox /var/mail/erin for user erin. error writing message: File too large"
+            "cannot update mailbox /var/mail/erin for user erin. error writing message: "
+            "File too large"
         )
         == "File too large"
     )
     assert (
         bounce_reason(
-            "host mx.firma7.intr[127.0.1.7] said: 550 5.1.1 <old.hans@firma7.intr>: Recipient address"
-            " rejected: User unknown in virtual mailbox table (in reply to RCPT TO command)"
+            "host mx.firma7.intr[127.0.1.7] said: 550 5.1.1 <old.hans@firma7.intr>: Recipient "
+            "address rejected: User unknown in virtual mailbox table (in reply to RCPT TO command)"
         )
         == "User unknown in virtual mailbox table (in reply to RCPT TO comm..."
     )
