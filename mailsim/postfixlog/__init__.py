@@ -8,7 +8,9 @@
 - :mod:`~mailsim.postfixlog.events` turns those facts into event-log rows, so that
   ``mailsim.analysis.Run(read_log(path).events)`` analyses a real Postfix log as it analyses a
   simulated run;
-- :mod:`~mailsim.postfixlog.files` opens plain, gzip, bzip2 and xz files alike.
+- :mod:`~mailsim.postfixlog.files` opens plain, gzip, bzip2 and xz files alike;
+- :mod:`~mailsim.postfixlog.export` goes the other way: an event log written out as the mail
+  log Postfix 3.7 would have written (``Run.to_postfix_log``).
 
 This layer imports only :mod:`mailsim.eventlog`, :mod:`mailsim.errors`, :mod:`mailsim.units`,
 the standard library, numpy and pandas.
@@ -17,6 +19,14 @@ the standard library, numpy and pandas.
 from __future__ import annotations
 
 from mailsim.postfixlog.events import EventBuilder, PostfixLog, node_name, outcome_event, read_log
+from mailsim.postfixlog.export import (
+    DEFAULT_START,
+    format_delay,
+    format_postfix_log,
+    outcome_delays,
+    postfix_lines,
+    write_postfix_log,
+)
 from mailsim.postfixlog.files import compression, open_log
 from mailsim.postfixlog.parse import KINDS, NOTIFICATION_BASE, Item, PostfixLogParser, parse_log
 from mailsim.postfixlog.records import (
@@ -31,11 +41,8 @@ from mailsim.postfixlog.records import (
 )
 from mailsim.postfixlog.syslog import SyslogLine, SyslogReader
 
-# --- export (event log -> Postfix log lines): the export module's names go here -------------
-
-# ---------------------------------------------------------------------------------------------
-
 __all__ = [
+    "DEFAULT_START",
     "KINDS",
     "NOTIFICATION_BASE",
     "Delivery",
@@ -53,9 +60,14 @@ __all__ = [
     "SyslogLine",
     "SyslogReader",
     "compression",
+    "format_delay",
+    "format_postfix_log",
     "node_name",
     "open_log",
+    "outcome_delays",
     "outcome_event",
     "parse_log",
+    "postfix_lines",
     "read_log",
+    "write_postfix_log",
 ]
