@@ -39,6 +39,10 @@ smtp ``QID: host H[A] said: ..``  ``skipped``    relay ``H[A]``
 postsuper/cleanup hold            ``hold``,      ``released``, ``requeued`` likewise
 ================================  =============  ==========================================
 
+A message refused at the end of DATA (a header/body check, a milter) or abandoned by its client
+was never accepted: as in a simulated run, it has no ``received`` or ``queued`` row and its rows
+carry no queue id (Postfix deleted the file; :attr:`PostfixLog.messages` keeps the id).
+
 ``size``, ``sender``, ``recipient``, ``dsn`` and ``relay`` are as Postfix logged them; every row
 of a queue file carries the file's sender and size (qmgr's ``from=`` and ``size=``). ``node`` is
 the log's host field (``neo``; ``neo/postfix-out`` for a second instance), or what ``nodes`` maps
@@ -82,6 +86,8 @@ NodeMap = Mapping[str, str] | Callable[[str], str] | None
 _STATUS_EVENTS = {"deferred": "deferred", "bounced": "bounced", "expired": "expired"}
 _DELIVERING = frozenset(("local", "virtual", "pipe", "discard"))
 _NOTICE_EVENTS = {"non-delivery": "bounce_notice", "delay": "delay_warning"}
+#: how a file can end without ever having been accepted into the queue
+_NEVER_QUEUED = frozenset(("rejected", "discarded", "abandoned"))
 _NOTE_EVENTS = {
     "connect": "connect_fail",
     "said": "skipped",
@@ -123,9 +129,11 @@ def _detail(delivery: Delivery) -> str:
 
 
 def _reject_detail(reject: Reject) -> str:
-    if reject.daemon == "cleanup":
-        return f"{reject.stage} {reject.reply}"
-    return f"{reject.stage} from {reject.client}: {reject.text}"
+    """``RCPT from C: 554 5.7.1 <r>: text`` (an SMTP stage, as the simulator writes it) or, for
+    cleanup's header/body checks, ``header Subject: x: text``."""
+    if reject.stage.isupper():
+        return f"{reject.stage} from {reject.client}: {reject.text}"
+    return f"{reject.stage} {reject.reply}"
 
 
 @dataclass(frozen=True)
@@ -137,8 +145,9 @@ class PostfixLog:
     - ``messages``: one row per queue file: node, queue_id, msg, origin (smtpd, pickup,
       forward, notification, unknown), notification (its kind), parent_queue_id, parent_msg,
       client, uid, message_id, sender, size, nrcpt, t_arrival, t_queued, t_active (first),
-      passes (times through the active queue), t_expired, t_removed (NaN: still queued),
-      deliveries (status lines), recipients (distinct), line (of its first line);
+      passes (times through the active queue), t_expired, t_removed, gone (removed,
+      rejected, discarded, abandoned; ``""``: still queued at the end), deliveries (status
+      lines), recipients (distinct), line (of its first line);
     - ``deliveries``: one row per status line: node, msg, queue_id, t, line, daemon, event,
       recipient, orig_to, relay, conn_use, delay, delay_a..delay_d, dsn, status, reason;
     - ``links``: one row per copy or notification a queue file caused: node, parent_queue_id,
@@ -252,7 +261,10 @@ class EventBuilder:
         sender = message.sender or ""
         size = message.size or 0
         row = self._row
-        if message.origin in ("smtpd", "qmqpd", "pickup"):
+        accepted = message.gone not in _NEVER_QUEUED
+        if not accepted:  # the file was deleted before the message was accepted
+            qid = ""
+        if accepted and message.origin in ("smtpd", "qmqpd", "pickup"):
             pickup = message.origin == "pickup"
             row(
                 message.arrival_line * 4,
@@ -269,7 +281,7 @@ class EventBuilder:
                 message.client,
                 f"uid={message.uid}" if pickup else f"client={message.client}",
             )
-        if message.queued is not None:
+        if message.queued is not None and accepted:
             line, time = message.queued
             detail = f"message-id={message.message_id}"
             row(
@@ -311,7 +323,7 @@ class EventBuilder:
             self._deliveries.append((node, msg, qid, event, delivery))
         self._deferrals(node, message, sender, size)
         for reject in message.rejects:
-            self._reject(node, reject, sender, size)
+            self._reject(node, reject if accepted else reject._replace(queue_id=""), sender, size)
         for note in message.notes:
             event = _NOTE_EVENTS.get(note.kind, "")
             if event:
@@ -545,6 +557,7 @@ class EventBuilder:
                     "passes": len(m.actives),
                     "t_expired": _at(m.expired, origin),
                     "t_removed": _at(m.removed, origin),
+                    "gone": m.gone,
                     "deliveries": len(m.deliveries),
                     "recipients": len(m.recipients()),
                     "line": m.first_line,
@@ -678,6 +691,7 @@ _MESSAGE_COLUMNS = (
     "passes",
     "t_expired",
     "t_removed",
+    "gone",
     "deliveries",
     "recipients",
     "line",

@@ -106,6 +106,19 @@ _SEVERITIES = ("warning: ", "error: ", "fatal: ", "panic: ")
 _SESSION_DAEMONS = frozenset(("smtpd", "qmqpd"))
 _QUEUE_MOVES = {"placed on hold": "hold", "released from hold": "released", "requeued": "requeued"}
 _LIMBO_LIMIT = 100_000
+#: refusals that end a queue file: Postfix deletes it and logs no ``removed``
+_ENDINGS = {
+    "reject": "rejected",
+    "milter-reject": "rejected",
+    "discard": "discarded",
+    "milter-discard": "discarded",
+}
+#: the SMTP/LMTP clients (master.cf names: ``relay`` is smtp, ``retry`` is error)
+_DELIVERY_AGENTS = frozenset(("smtp", "lmtp", "relay", "error", "retry"))
+#: postsuper's summary lines
+_POSTSUPER_TOTALS = ("Deleted: ", "Placed on hold: ", "Released from hold: ", "Requeued: ")
+#: smtpd stages where a refusal is about the whole message (RCPT ones are per recipient)
+_MESSAGE_STAGES = frozenset(("DATA", "END-OF-MESSAGE", "BDAT"))
 _new_tuple = tuple.__new__
 _HEX = "0123456789ABCDEF"
 _BASE52 = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"
@@ -125,12 +138,14 @@ Handler = Callable[["_Instance", int, float, Tag, str], "str | None"]
 class _Instance:
     """One Postfix instance on one host: its queue, smtpd sessions and smtp attempts."""
 
-    __slots__ = ("attempts", "host", "instance", "limbo", "queue", "sessions")
+    __slots__ = ("attempts", "host", "incoming", "instance", "limbo", "queue", "sessions")
 
     def __init__(self, host: str, instance: str) -> None:
         self.host = host
         self.instance = instance
         self.queue: dict[str, Message] = {}
+        #: files not yet seen in the active queue, oldest first: queue id -> time first seen
+        self.incoming: dict[str, float] = {}
         self.sessions: dict[int | None, Session] = {}
         self.attempts: dict[int | None, list[Note]] = {}
         self.limbo: dict[str, Message] = {}
@@ -141,8 +156,12 @@ class PostfixLogParser:
 
     ``year``/``reference``/``tz`` say how to read classic syslog timestamps
     (:class:`~mailsim.postfixlog.syslog.SyslogReader`); ``grace`` is how long (log seconds) a
-    removed queue file of unknown origin waits for the line that links it to its parent.
-    :attr:`stats` counts the lines as they go.
+    removed queue file of unknown origin waits for the line that links it to its parent;
+    ``stale`` how long a queue file that never reached the active queue (and is not on hold),
+    an smtpd connection without ``disconnect`` or an smtp connection failure without a
+    following queue-id line is kept before it is given up (yielded as ``abandoned``, closed):
+    this bounds the memory of a log with lost connections. :attr:`stats` counts the lines as
+    they go.
 
     Use :meth:`parse` (lines) or :meth:`parse_file` (a path, plain or compressed) for a whole
     log; :meth:`feed` and :meth:`flush` to parse a log that arrives in pieces.
@@ -155,10 +174,13 @@ class PostfixLogParser:
         reference: date | datetime | None = None,
         tz: tzinfo = UTC,
         grace: float = 10.0,
+        stale: float = 3600.0,
     ) -> None:
         self.stats = ParseStats()
         self.syslog = SyslogReader(year, reference=reference, tz=tz)
         self.grace = grace
+        self.stale = stale
+        self._sweep_at = float("-inf")
         self._line = 0
         self._next_msg = 1
         self._next_notice = NOTIFICATION_BASE
@@ -175,6 +197,7 @@ class PostfixLogParser:
             "postfix-script": self._postfix_script,
             "anvil": self._statistics,
             "scache": self._statistics,
+            "postsuper": self._postsuper,
         }
 
     # -- public --------------------------------------------------------------------------------
@@ -255,6 +278,8 @@ class PostfixLogParser:
                     by_kind[kind] += 1
                 if limbo and time >= limbo[0][0]:
                     self._release(time)
+                if time >= self._sweep_at:
+                    self._sweep(time)
                 if out:
                     yield from out
                     out.clear()
@@ -275,21 +300,9 @@ class PostfixLogParser:
             for session in list(instance.sessions.values()):
                 self._close(instance, session)
             for pid, notes in instance.attempts.items():
-                for note in notes:
-                    program = f"{instance.instance}/{note.daemon}"
-                    self._out.append(
-                        Notice(
-                            note.line,
-                            note.time,
-                            instance.host,
-                            program,
-                            note.daemon,
-                            pid,
-                            "delivery-info",
-                            note.text,
-                        )
-                    )
+                self._attempt_notices(instance, pid, notes)
             instance.attempts.clear()
+            instance.incoming.clear()
             for message in instance.queue.values():
                 if not message.msg:
                     message.msg = self._number()
@@ -308,6 +321,7 @@ class PostfixLogParser:
             message = instance.queue[qid] = Message(
                 qid, instance.host, instance.instance, line, time
             )
+            instance.incoming[qid] = time
             self._live += 1
             if self._live > self.stats.peak_live:
                 self.stats.peak_live = self._live
@@ -356,6 +370,8 @@ class PostfixLogParser:
                     message.lines += 1
                 message.sender, size, nrcpt = found.groups()
                 message.size, message.nrcpt = int(size), int(nrcpt)
+                if not message.actives:
+                    instance.incoming.pop(qid, None)
                 message.actives.append((line, time))
                 return "active"
             sender = read_expired(rest)
@@ -430,24 +446,21 @@ class PostfixLogParser:
         check = read_check(rest)
         if check is not None:
             message = self._message(instance, qid, line, time)
-            message.rejects.append(
-                Reject(
-                    line,
-                    time,
-                    tag.daemon,
-                    qid,
-                    *check,
-                    message.msg,
-                    instance.host,
-                    instance.instance,
-                )
+            reject = Reject(
+                line, time, tag.daemon, qid, *check, message.msg, instance.host, instance.instance
             )
+            message.rejects.append(reject)
+            if message.sender is None and reject.proto:  # the attributes were logged
+                message.sender = reject.sender
+            ending = _ENDINGS.get(reject.action)
+            if ending and (tag.daemon == "cleanup" or reject.stage in _MESSAGE_STAGES):
+                self._finish(instance, message, ending)
             return "header-check" if tag.daemon == "cleanup" else "reject"
         if rest.startswith(_SEVERITIES):
             self._message(instance, qid, line, time)
             self._notice(instance, line, time, tag.daemon, tag.pid, "warning", tag, rest)
             return "warning"
-        if tag.daemon in ("smtp", "lmtp", "qmgr", "relay", "error", "retry"):
+        if tag.daemon in _DELIVERY_AGENTS or tag.daemon == "qmgr":
             message = self._message(instance, qid, line, time)
             relay = ""
             kind = "info"
@@ -505,9 +518,47 @@ class PostfixLogParser:
             instance.limbo[qid] = child
         parent.children.append(Link(line, time, kind, qid, postmaster, child.msg))
 
+    def _finish(self, instance: _Instance, message: Message, how: str) -> None:
+        """The file is gone without qmgr's ``removed`` (``rejected``, ``discarded``,
+        ``abandoned``): yield it now."""
+        message.gone = how
+        del instance.queue[message.queue_id]
+        instance.incoming.pop(message.queue_id, None)
+        self._live -= 1
+        if not message.msg:
+            message.msg = self._number()
+        self._out.append(message)
+
+    def _sweep(self, now: float) -> None:
+        """Give up what waited longer than ``stale`` (see the class docstring)."""
+        self._sweep_at = now + max(self.stale / 4, 1.0)
+        horizon = now - self.stale
+        for instance in self._instances.values():
+            incoming = instance.incoming
+            while incoming:
+                qid, since = next(iter(incoming.items()))
+                if since > horizon:
+                    break
+                message = instance.queue.get(qid)
+                if message is None or message.actives:
+                    del incoming[qid]
+                elif any(note.kind == "hold" for note in message.notes) or any(
+                    reject.action == "hold" for reject in message.rejects
+                ):
+                    del incoming[qid]  # on hold: it may stay for days, legitimately
+                else:
+                    self._finish(instance, message, "abandoned")
+            for session in list(instance.sessions.values()):
+                if session.connect is not None and session.connect[1] <= horizon:
+                    self._close(instance, session)
+            for pid in [p for p, notes in instance.attempts.items() if notes[-1].time <= horizon]:
+                self._attempt_notices(instance, pid, instance.attempts.pop(pid))
+
     def _removed(self, instance: _Instance, message: Message, line: int, time: float) -> None:
         message.removed = (line, time)
+        message.gone = "removed"
         del instance.queue[message.queue_id]
+        instance.incoming.pop(message.queue_id, None)
         self._live -= 1
         if message.msg or self.grace <= 0:
             if not message.msg:
@@ -546,6 +597,23 @@ class PostfixLogParser:
         self._out.append(Notice(line, time, instance.host, program, daemon, pid, kind, text))
         return kind
 
+    def _attempt_notices(self, instance: _Instance, pid: int | None, notes: list[Note]) -> None:
+        """smtp connection failures no queue-id line claimed, as notices."""
+        for note in notes:
+            program = f"{instance.instance}/{note.daemon}"
+            self._out.append(
+                Notice(
+                    note.line,
+                    note.time,
+                    instance.host,
+                    program,
+                    note.daemon,
+                    pid,
+                    "delivery-info",
+                    note.text,
+                )
+            )
+
     def _severity(self, instance: _Instance, line: int, time: float, tag: Tag, text: str) -> bool:
         if text.startswith(_SEVERITIES):
             self._notice(instance, line, time, tag.daemon, tag.pid, "warning", tag, text)
@@ -561,6 +629,10 @@ class PostfixLogParser:
             note = Note(line, time, tag.daemon, "connect", attempt[0], text)
             instance.attempts.setdefault(tag.pid, []).append(note)
             return "delivery-info"
+        if tag.daemon in _DELIVERY_AGENTS:  # TLS, connection caching, ...
+            return self._notice(
+                instance, line, time, tag.daemon, tag.pid, "delivery-info", tag, text
+            )
         self.stats.example("other", line, text)
         return self._notice(instance, line, time, tag.daemon, tag.pid, "other", tag, text)
 
@@ -669,6 +741,11 @@ class PostfixLogParser:
         if self._severity(instance, line, time, tag, text):
             return "warning"
         return self._notice(instance, line, time, tag.daemon, tag.pid, "postfix-script", tag, text)
+
+    def _postsuper(self, instance: _Instance, line: int, time: float, tag: Tag, text: str) -> str:
+        if text.startswith(_POSTSUPER_TOTALS):
+            return self._notice(instance, line, time, tag.daemon, tag.pid, "queue-move", tag, text)
+        return self._other(instance, line, time, tag, text)
 
     def _statistics(self, instance: _Instance, line: int, time: float, tag: Tag, text: str) -> str:
         if text.startswith("statistics: "):

@@ -184,8 +184,13 @@ class Message:
     (``non-delivery``, ``delay``, ...) for origin ``notification``.
     ``arrival`` is the time of smtpd's ``client=`` or pickup's line, else of the first line
     naming the file; ``actives`` the (line, time) of every ``(queue active)``; ``expired`` and
-    ``removed`` the (line, time) of those lines, None if not seen (``removed`` None: still in
-    the queue when the log ended).
+    ``removed`` the (line, time) of those lines, None if not seen.
+
+    ``gone`` says how the file ended: ``removed`` (qmgr's or postsuper's line), ``rejected`` or
+    ``discarded`` (a content check or milter refused the message at end of DATA: Postfix
+    deletes the file and logs no ``removed``), ``abandoned`` (no line took it to the active
+    queue for the parser's ``stale`` time, e.g. the client left during DATA), or ``""``: still
+    in the queue when the log ended.
     """
 
     __slots__ = (
@@ -197,6 +202,7 @@ class Message:
         "deliveries",
         "expired",
         "first_line",
+        "gone",
         "host",
         "instance",
         "lines",
@@ -245,10 +251,11 @@ class Message:
         self.children: list[Link] = []
         self.expired: tuple[int, float] | None = None
         self.removed: tuple[int, float] | None = None
+        self.gone = ""
         self.lines = 0
 
     def __repr__(self) -> str:
-        state = "removed" if self.removed else "queued"
+        state = self.gone or "queued"
         return (
             f"Message({self.queue_id} m{self.msg} {self.origin} from=<{self.sender}> "
             f"size={self.size} deliveries={len(self.deliveries)} {state})"
@@ -256,8 +263,8 @@ class Message:
 
     @property
     def still_queued(self) -> bool:
-        """Whether the log ended before qmgr removed the file."""
-        return self.removed is None
+        """Whether the file was still in the queue when the log ended."""
+        return not self.gone
 
     def recipients(self) -> list[str]:
         """The recipients with status lines, in order of their first line."""
