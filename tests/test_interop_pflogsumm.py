@@ -223,3 +223,22 @@ def test_mailsim_report_of_the_real_sample_has_pflogsumms_totals(
     printed = sections(capsys.readouterr().out)["Grand Totals"]
     theirs = sections(run_tool([pflogsumm[0]], SAMPLE))["Grand Totals"]
     assert [x.rstrip() for x in printed if x] == [x.rstrip() for x in theirs if x]
+
+
+def test_queue_ids_shared_by_two_hosts_are_where_pflogsumm_differs(
+    tmp_path: Path, pflogsumm: tuple[str, str]
+) -> None:
+    """The example's two MTAs both number their queue files 0000000001, 0000000002: pflogsumm,
+    keying by queue id alone, takes mx's files for neo's already sized ones and leaves their
+    bytes out; each host's own log agrees with us exactly."""
+    from mailsim.analysis.example import example_eventlog
+
+    example = Run.from_eventlog(example_eventlog())
+    combined = grand_totals(run_tool([pflogsumm[1]], *example.to_postfix_log(tmp_path / "log")))
+    mine = ours(example.pflogsumm())
+    assert {k: v for k, v in combined.items() if combined[k] != mine[k]} == {
+        "bytes received": 4200  # ours: 7200, mx's 1000 + 2000 counted too
+    }
+    for file in example.to_postfix_log(tmp_path / "nodes", per_node=True):
+        node = file.name.removesuffix(".log")
+        assert grand_totals(run_tool([pflogsumm[1]], file)) == ours(summarise(example, [node]))
