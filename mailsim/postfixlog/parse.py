@@ -106,6 +106,7 @@ _SEVERITIES = ("warning: ", "error: ", "fatal: ", "panic: ")
 _SESSION_DAEMONS = frozenset(("smtpd", "qmqpd"))
 _QUEUE_MOVES = {"placed on hold": "hold", "released from hold": "released", "requeued": "requeued"}
 _LIMBO_LIMIT = 100_000
+_RELEASED_KEPT = 4096
 #: refusals that end a queue file: Postfix deletes it and logs no ``removed``
 _ENDINGS = {
     "reject": "rejected",
@@ -138,7 +139,16 @@ Handler = Callable[["_Instance", int, float, Tag, str], "str | None"]
 class _Instance:
     """One Postfix instance on one host: its queue, smtpd sessions and smtp attempts."""
 
-    __slots__ = ("attempts", "host", "incoming", "instance", "limbo", "queue", "sessions")
+    __slots__ = (
+        "attempts",
+        "host",
+        "incoming",
+        "instance",
+        "limbo",
+        "queue",
+        "released",
+        "sessions",
+    )
 
     def __init__(self, host: str, instance: str) -> None:
         self.host = host
@@ -149,6 +159,8 @@ class _Instance:
         self.sessions: dict[int | None, Session] = {}
         self.attempts: dict[int | None, list[Note]] = {}
         self.limbo: dict[str, Message] = {}
+        #: the last files yielded from limbo without a link: queue id -> msg
+        self.released: dict[str, int] = {}
 
 
 class PostfixLogParser:
@@ -263,6 +275,10 @@ class PostfixLogParser:
                 if host != host_name or tag.instance != instance_name:
                     instance = self._instance(host, tag.instance)
                     host_name, instance_name = host, tag.instance
+                if limbo and time >= limbo[0][0]:
+                    self._release(time)
+                if time >= self._sweep_at:
+                    self._sweep(time)
                 daemon = tag.daemon
                 by_daemon[daemon] += 1
                 cut = text.find(": ", 6, 26)
@@ -276,10 +292,6 @@ class PostfixLogParser:
                     stats.example("malformed", number, line)
                 else:
                     by_kind[kind] += 1
-                if limbo and time >= limbo[0][0]:
-                    self._release(time)
-                if time >= self._sweep_at:
-                    self._sweep(time)
                 if out:
                     yield from out
                     out.clear()
@@ -498,6 +510,9 @@ class PostfixLogParser:
         if child is None:
             child = instance.limbo.pop(qid, None)
             waiting = child is not None
+        if child is None and qid in instance.released:  # its wait for this link was over
+            parent.children.append(Link(line, time, kind, qid, postmaster, instance.released[qid]))
+            return
         if child is None:  # named before its first line
             child = self._message(instance, qid, line, time)
             child.lines -= 1
@@ -579,6 +594,10 @@ class PostfixLogParser:
             if message is not None:
                 message.msg = self._number()
                 self._out.append(message)
+                released = instance.released
+                released[qid] = message.msg
+                if len(released) > _RELEASED_KEPT:
+                    del released[next(iter(released))]
 
     # -- lines without a queue id --------------------------------------------------------------
 

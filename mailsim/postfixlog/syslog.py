@@ -259,14 +259,18 @@ class SyslogReader:
         """The year of a classic timestamp, following the stream (see the class docstring)."""
         if self._year is None:
             reference = self._reference or date(1970, 1, 1)
+            latest = reference + timedelta(days=1)
             year = reference.year
-            try:
-                late = date(year, month, day) > reference + timedelta(days=1)
-            except (ValueError, OverflowError):  # 29 Feb of a common year: an earlier leap year
-                late = True
-            self._year = year - 1 if late else year
+            for candidate in range(reference.year, reference.year - 8, -1):
+                try:  # the latest year not after the reference (29 Feb: a leap year)
+                    if date(candidate, month, day) <= latest:
+                        year = candidate
+                        break
+                except ValueError:
+                    continue
+            self._year = year
             self._month = month
-            return self._year
+            return year
         previous = self._month
         if month != previous:
             if previous and month < previous - 5:
