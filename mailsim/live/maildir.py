@@ -28,12 +28,13 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailsim.live.mailstore import (
+    Delivery,
     StoredMessage,
     crlf_size,
     fsync_directory,
@@ -144,6 +145,22 @@ class _Entry:
     uid: int
     subdir: str  # "new" or "cur"
     filename: str
+
+
+@dataclass(slots=True)
+class _Written:
+    """A message written to ``tmp/`` on its way into ``new/`` or ``cur/`` (fd open until fsynced;
+    uid 0 until committed)."""
+
+    path: Path
+    base: str
+    subdir: str
+    filename: str
+    size: int
+    date: float
+    flags: frozenset[str]
+    fd: int
+    uid: int = 0
 
 
 class MaildirMailbox:
@@ -288,29 +305,60 @@ class MaildirMailbox:
         self, data: bytes, *, folder: str = "", flags: Iterable[str] = (), when: float | None = None
     ) -> StoredMessage:
         """Store ``data`` durably (tmp/, fsync, rename, fsync new/) and give it the next UID."""
-        info = _flag_string(flags)
-        stored = to_lf(data)
-        path = self._folder_path(folder, create=True)
-        base, date = self._write_tmp(path, stored, when)
-        subdir, filename = ("cur", f"{base}:2,{info}") if info else ("new", base)
+        return self.deliver_many([Delivery(data, folder, tuple(flags), when)])[0]
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> list[StoredMessage]:
+        """Store several messages durably with one commit (group commit): every file is written
+        to tmp/ first and then fsynced (the first fsync's journal commit takes the others'
+        data along), renamed into new/ or cur/, each directory fsynced once, and each folder's
+        uidlist gets all its lines in one append and one fsync. Returns when all are on disk,
+        in the order given; an error leaves none of the files not yet renamed."""
+        written: list[_Written] = []
         try:
-            with self._locked(path):
-                os.rename(path / "tmp" / base, path / subdir / filename)
+            for delivery in deliveries:
+                written.append(self._write_tmp(delivery))
+            for item in written:
+                os.fsync(item.fd)
+                os.close(item.fd)
+                item.fd = -1
+            by_folder: dict[Path, list[_Written]] = {}
+            for item in written:
+                by_folder.setdefault(item.path, []).append(item)
+            for path, items in by_folder.items():
+                self._commit(path, items)
+        finally:
+            for item in written:
+                if item.fd >= 0:
+                    os.close(item.fd)
+                if not item.uid:
+                    (item.path / "tmp" / item.base).unlink(missing_ok=True)
+        return [
+            StoredMessage(item.uid, item.base, item.size, item.flags, item.date) for item in written
+        ]
+
+    def _commit(self, path: Path, items: list[_Written]) -> None:
+        """Rename a folder's written files into place and append their uidlist lines."""
+        with self._locked(path):
+            for item in items:
+                os.rename(path / "tmp" / item.base, path / item.subdir / item.filename)
+            first = self._next_uid(path)
+            lines = "".join(f"{first + n} :{item.filename}\n" for n, item in enumerate(items))
+            fd = os.open(path / UIDLIST, os.O_WRONLY | os.O_APPEND)
+            try:  # new lines, as Dovecot appends them; a torn one is repaired on load
+                write_all(fd, lines.encode())
+                # the renames and the append are one journal transaction: the first fsync
+                # commits both, the directories' fsyncs then find nothing left to do
+                os.fsync(fd)
+                self._appended[path] = (_stamp(os.fstat(fd)), first + len(items))
+            finally:
+                os.close(fd)
+            for subdir in sorted({item.subdir for item in items}):
                 fsync_directory(path / subdir)
-                uid = self._next_uid(path)
-                fd = os.open(path / UIDLIST, os.O_WRONLY | os.O_APPEND)
-                try:  # a new line, as Dovecot appends them; a torn one is repaired on load
-                    write_all(fd, f"{uid} :{filename}\n".encode())
-                    os.fsync(fd)
-                    self._appended[path] = (_stamp(os.fstat(fd)), uid + 1)
-                finally:
-                    os.close(fd)
-        except BaseException:
-            (path / "tmp" / base).unlink(missing_ok=True)
-            raise
-        self._where.setdefault(path, {})[base] = _Entry(uid, subdir, filename)
-        self._meta[(path, base)] = (crlf_size(stored), date)
-        return StoredMessage(uid, base, crlf_size(stored), frozenset(info), date)
+            known = self._where.setdefault(path, {})
+            for n, item in enumerate(items):
+                item.uid = first + n
+                known[item.base] = _Entry(item.uid, item.subdir, item.filename)
+                self._meta[(path, item.base)] = (item.size, item.date)
 
     def _next_uid(self, path: Path) -> int:
         """The folder's next UID (its lock held). When the uidlist is still the file our last
@@ -323,7 +371,10 @@ class MaildirMailbox:
                 return known[1]
         return self._load_uidlist(path).next_uid
 
-    def _write_tmp(self, path: Path, stored: bytes, when: float | None) -> tuple[str, float]:
+    def _write_tmp(self, delivery: Delivery) -> _Written:
+        """Write one message to ``tmp/`` (not yet fsynced; the caller does that)."""
+        stored = to_lf(delivery.data)
+        path = self._folder_path(delivery.folder, create=True)
         while True:
             base = unique_name(len(stored), crlf_size(stored), self.hostname)
             with suppress(FileExistsError):  # only if the clock stepped back: take the next one
@@ -331,15 +382,16 @@ class MaildirMailbox:
                 break
         try:
             write_all(fd, stored)
-            if when is not None:  # Dovecot: the file's mtime is the IMAP INTERNALDATE
-                os.utime(fd, (when, when))
-            os.fsync(fd)
-            return base, os.fstat(fd).st_mtime
+            if delivery.when is not None:  # Dovecot: the file's mtime is the IMAP INTERNALDATE
+                os.utime(fd, (delivery.when, delivery.when))
+            date = os.fstat(fd).st_mtime
         except BaseException:
+            os.close(fd)
             (path / "tmp" / base).unlink(missing_ok=True)
             raise
-        finally:
-            os.close(fd)
+        info = _flag_string(delivery.flags)
+        subdir, filename = ("cur", f"{base}:2,{info}") if info else ("new", base)
+        return _Written(path, base, subdir, filename, crlf_size(stored), date, frozenset(info), fd)
 
     def set_flags(self, key: str, flags: Iterable[str], folder: str = "") -> StoredMessage:
         """Rename the message to ``cur/<key>:2,<flags>`` (the flags replace the old ones)."""

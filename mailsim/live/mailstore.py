@@ -21,17 +21,18 @@ import re
 import secrets
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol, cast
 
 from mailsim.errors import MailsimError
 
 __all__ = [
-    "MailboxBusy", "MailboxLockTimeout", "Mailbox", "MailStore", "StoredMessage", "crlf_size",
+    "Delivery", "MailboxBusy", "MailboxLockTimeout", "Mailbox", "MailStore", "StoredMessage",
+    "crlf_size", "deliver_all",
     "dotlock", "fcntl_lock", "fsync_directory", "header_fields", "lock_file", "mbox_locked",
     "pid_alive", "pop3_uidl", "remove_fields", "remove_leftovers", "replace_file",
     "session_lock", "split_message", "to_crlf", "to_lf", "wait_for", "write_all",
@@ -63,6 +64,15 @@ class StoredMessage:
     size: int
     flags: frozenset[str] = frozenset()
     internal_date: float = 0.0
+
+
+class Delivery(NamedTuple):
+    """One message for :meth:`Mailbox.deliver` or a batch of them (:func:`deliver_all`)."""
+
+    data: bytes
+    folder: str = ""
+    flags: tuple[str, ...] = ()
+    when: float | None = None
 
 
 class Mailbox(Protocol):
@@ -123,6 +133,21 @@ class MailStore(Protocol):
         ...
 
     def users(self) -> Iterator[str]: ...
+
+
+def deliver_all(mailbox: Mailbox, deliveries: Sequence[Delivery]) -> list[StoredMessage]:
+    """Deliver a batch: with one commit where the mailbox can group them (``deliver_many``,
+    as :class:`~mailsim.live.maildir.MaildirMailbox` does), else one by one. Durable on
+    return, as :meth:`Mailbox.deliver`."""
+    many = cast(
+        "Callable[[Sequence[Delivery]], list[StoredMessage]] | None",
+        getattr(mailbox, "deliver_many", None),
+    )
+    if many is not None:
+        return many(deliveries)
+    return [
+        mailbox.deliver(d.data, folder=d.folder, flags=d.flags, when=d.when) for d in deliveries
+    ]
 
 
 def pop3_uidl(uid: int, uidvalidity: int) -> str:

@@ -22,6 +22,7 @@ Postfix's replies and order of checks (smtpd.c, smtpd_sasl_proto.c):
 
 from __future__ import annotations
 
+import asyncio
 from typing import cast
 
 from aiosmtpd.smtp import Envelope
@@ -209,8 +210,15 @@ class MailsimSMTP(SMTPSession):
             return
         await self.reply(R354_START_DATA)
         reader = DataReader(self.settings.message_size_limit)
-        while not reader.feed(await self.read_chunk()):
-            pass
+        readuntil, feed = self._reader.readuntil, reader.feed
+        while True:  # read_chunk(), inlined: this loop runs once per line of every message
+            try:
+                chunk = await readuntil(b"\n")
+            except asyncio.LimitOverrunError as error:
+                chunk = await self._reader.readexactly(error.consumed)
+            self.extend_deadline()
+            if feed(chunk):
+                break
         envelope.size, envelope.too_big = reader.size, reader.too_big
         envelope.line_too_long = reader.line_too_long
         envelope.data = reader.content

@@ -79,6 +79,18 @@ class DataReader:
     def feed(self, chunk: bytes) -> bool:
         """Take one chunk (bytes up to and including LF, or a piece of an overlong line);
         return True when it was the end-of-data line, which is not part of the content."""
+        if chunk[-2:] == b"\r\n" and self._at_line_start and chunk[:1] != b".":
+            # the common case, a whole CRLF line without a transparency dot, kept as it is
+            self._prev_crlf = True
+            self._pending_cr = False
+            if len(chunk) > MAX_TEXT_LINE + 2:
+                self.line_too_long = True
+            self.size += len(chunk)
+            if self.line_too_long or 0 < self.size_limit < self.size:
+                self._lines.clear()
+            else:
+                self._lines.append(chunk)
+            return False
         if not chunk.endswith(b"\n"):
             # A piece of a line longer than the reader's buffer: never the end of data.
             self._discard_rest(len(chunk))

@@ -26,6 +26,7 @@ from mailsim.live.smtp_reply import (
     too_many_connections,
     vrfy_result,
 )
+from mailsim.live.smtp_session import hook_names
 from mailsim.live.smtp_trace import TransactionTrace
 from mailsim.live.spool import Spool, new_queue_id
 from mailsim.policy.host import HostPolicy
@@ -72,6 +73,10 @@ class PolicyHandler:
         self.events = events
         self.mechanisms = mechanisms(passdb)
         self.mail_name = policy.settings.value("mail_name")
+
+    def __dir__(self) -> list[str]:
+        """Only the hooks (aiosmtpd lists a handler's members per connection)."""
+        return hook_names(type(self), ("handle_", "auth_"))
 
     def client(self, server: SMTPSession) -> ClientSession:
         """Return what the restrictions know about the session's client."""

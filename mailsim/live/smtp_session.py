@@ -89,6 +89,18 @@ _AIOSMTPD_TEXTS: dict[str, SMTPReply] = {
 }
 
 
+def hook_names(cls: type, prefixes: tuple[str, ...]) -> list[str]:
+    """The names on ``cls`` starting with one of ``prefixes`` (cached per class)."""
+    key = (cls, prefixes)
+    names = _HOOK_NAMES.get(key)
+    if names is None:
+        names = _HOOK_NAMES[key] = sorted(name for name in dir(cls) if name.startswith(prefixes))
+    return list(names)
+
+
+_HOOK_NAMES: dict[tuple[type, tuple[str, ...]], list[str]] = {}
+
+
 class MailSession(Session):
     """aiosmtpd's session plus the SASL user name once AUTH succeeded (permit_sasl_authenticated).
 
@@ -105,6 +117,12 @@ class SMTPSession(SMTP):
 
     #: The StreamReader's buffer: the longest line read in one piece (SASL responses).
     line_length_limit = SASL_LINE_LIMIT + 2
+
+    def __dir__(self) -> list[str]:
+        """Only the command and AUTH methods: aiosmtpd builds its dispatch tables per
+        connection from ``dir()`` and ``inspect.getmembers()``, which evaluate every attribute
+        (properties included); listing what it looks for keeps a connection's set-up cheap."""
+        return hook_names(type(self), ("smtp_", "auth_"))
 
     def __init__(
         self,
@@ -215,6 +233,15 @@ class SMTPSession(SMTP):
         if handle is not None:
             handle.cancel()
         self._timeout_handle = self.loop.call_at(self._deadline, self._check_deadline)
+
+    def extend_deadline(self) -> None:
+        """Move the smtpd_timeout deadline after a line was read, the cheap way when a timer is
+        armed (it re-arms itself for the rest when it fires)."""
+        handle = self._timeout_handle
+        if handle is None or handle.cancelled():
+            self._reset_timeout()
+        else:
+            self._deadline = self.loop.time() + self._timeout_duration
 
     def _check_deadline(self) -> None:
         """The timer fired: time out if the deadline has come, else wait for the rest of it."""

@@ -17,8 +17,11 @@ needs the queue manager - a bounce notification, forwarding, vacation replies, `
 ``/file`` aliases - is reported in the :class:`Outcome` records but not carried out yet; a
 message an MDA rule would forward is kept in the inbox, so nothing accepted is lost.
 
-Writes run in worker threads (fsync blocks): into a Maildir side by side (maildir(5) needs no
-lock to add a message), into an mbox one at a time per mailbox.
+Writes run in worker threads (fsync blocks), with group commit per mailbox: while one batch is
+being written the next deliveries wait, and then go to disk together (one thread hand-off, one
+fsync per file plus one per directory and uidlist for the whole batch); each session still
+answers only when its own message is on disk. mailbox_size_limit is checked message by message
+inside a batch, so a batch cannot overshoot it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from mailsim.live.mailstore import MailStore
+from mailsim.live.mailstore import Delivery, Mailbox, MailStore, deliver_all
 from mailsim.policy.host import HostPolicy
 from mailsim.policy.reply import SMTPReply, local_unknown_user
 
@@ -77,15 +80,9 @@ class Spool:
     def __init__(self, policy: HostPolicy, store: MailStore) -> None:
         self.policy = policy
         self.store = store
-        self._locks: dict[str, asyncio.Lock] = {}
-        limits = policy.limits
-        #: check_quota ignores the mailbox's size when a maildir limit applies per message
-        #: file or there is no limit: then the size is not computed (a listing of the maildir)
-        self._size_unused = limits.maildir or limits.mailbox_size_limit <= 0
-        #: maildir(5) deliveries need no lock (each message is a new file; the store locks its
-        #: uidlist itself), so they run side by side, their fsyncs overlapping, unless the
-        #: quota check reads the mailbox's size; mbox and other stores: one at a time
-        self._concurrent = self._size_unused and getattr(store, "mailbox_format", "") == "maildir"
+        #: one group committer per mailbox: what arrives while a batch is being written
+        #: goes to disk together in the next one
+        self._committers: dict[str, _GroupCommit] = {}
 
     async def deliver(
         self, queue_id: str, sender: str, recipients: Sequence[str], message: bytes
@@ -145,11 +142,10 @@ class Spool:
         if decision.action == "discard":
             return Outcome(user, "delivered", "2.0.0", detail=f"discarded by {decision.rule}")
         folder = decision.folder if decision.action == "folder" else ""
-        if self._concurrent:
-            refused = await asyncio.to_thread(self._write, user, folder, message)
-        else:
-            async with self._locks.setdefault(user, asyncio.Lock()):
-                refused = await asyncio.to_thread(self._write, user, folder, message)
+        committer = self._committers.get(user)
+        if committer is None:
+            committer = self._committers[user] = _GroupCommit(self, user)
+        refused = await committer.write(folder, message)
         if refused is not None:
             return Outcome(user, "bounced", refused.dsn, detail=refused.text)
         detail = {
@@ -159,18 +155,78 @@ class Spool:
         }.get(decision.action, "delivered to mailbox")
         return Outcome(user, "delivered", "2.0.0", folder or "local", detail)
 
-    def _write(self, user: str, folder: str, message: bytes) -> SMTPReply | None:
-        """Check mailbox_size_limit and store durably (in a worker thread); return the
-        quota bounce, or None when the message is on disk."""
+    def write_batch(self, user: str, batch: Sequence[tuple[str, bytes]]) -> list[SMTPReply | None]:
+        """Check mailbox_size_limit for each (folder, message) in turn and store the ones it
+        lets through with one commit (in a worker thread); return per message its quota bounce,
+        or None when it is on disk. An OSError fails the whole batch."""
         mailbox = self.store.mailbox(user)
-        used = 0  # unless check_quota reads it, do not list a whole maildir for it
-        if not self._size_unused:
-            used = mailbox.folder_size(folder) if folder else mailbox.size()
-        quota = self.policy.check_quota(used, len(message), user, folder)
-        if not quota.ok:
-            return quota
-        mailbox.deliver(message, folder=folder)
-        return None
+        used: dict[str, int] = {}
+        replies: list[SMTPReply | None] = []
+        accepted: list[Delivery] = []
+        for folder, message in batch:
+            if folder not in used:
+                used[folder] = self._used(mailbox, folder)
+            quota = self.policy.check_quota(used[folder], len(message), user, folder)
+            if quota.ok:
+                used[folder] += len(message)
+                accepted.append(Delivery(message, folder))
+            replies.append(None if quota.ok else quota)
+        deliver_all(mailbox, accepted)
+        return replies
+
+    def _used(self, mailbox: Mailbox, folder: str) -> int:
+        """What check_quota compares with mailbox_size_limit; 0 where it ignores it (a limit
+        per Maildir message file, or none), so a whole maildir is not listed for nothing."""
+        limits = self.policy.limits
+        if limits.maildir or limits.mailbox_size_limit <= 0:
+            return 0
+        return mailbox.folder_size(folder) if folder else mailbox.size()
+
+
+class _GroupCommit:
+    """Group commit for one mailbox: deliveries that arrive while a batch is being written wait
+    and go to disk together in the next batch, one worker-thread call and one commit for all
+    (:meth:`Spool.write_batch`), so 20 sessions delivering at once cost a few fsyncs, not 60.
+    Each writer still gets its answer only when its own message is on disk."""
+
+    def __init__(self, spool: Spool, user: str) -> None:
+        self.spool = spool
+        self.user = user
+        self.pending: list[tuple[str, bytes, asyncio.Future[SMTPReply | None]]] = []
+        self.running = False
+
+    async def write(self, folder: str, message: bytes) -> SMTPReply | None:
+        """Queue one message; return its quota refusal or None once it is on disk."""
+        done: asyncio.Future[SMTPReply | None] = asyncio.get_running_loop().create_future()
+        self.pending.append((folder, message, done))
+        if not self.running:
+            self.running = True
+            task = asyncio.ensure_future(self._drain())
+            task.add_done_callback(_retrieve_result)
+        return await done
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                items = [(folder, message) for folder, message, _ in batch]
+                try:
+                    replies = await asyncio.to_thread(self.spool.write_batch, self.user, items)
+                except Exception as error:  # every writer of the batch answers 4xx
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(error)
+                    continue
+                for (*_, done), reply in zip(batch, replies, strict=True):
+                    if not done.done():
+                        done.set_result(reply)
+        finally:
+            self.running = False
+
+
+def _retrieve_result(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _with_recipient(outcome: Outcome, recipient: str, orig_to: str) -> Outcome:
