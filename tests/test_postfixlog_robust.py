@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailsim.postfixlog import (
+    KINDS,
     Item,
     Message,
     ParseStats,
@@ -35,7 +36,7 @@ def accounted(stats: ParseStats, lines: int) -> None:
     assert stats.lines == lines
     assert stats.parsed + stats.unrelated + stats.malformed == lines
     assert stats.parsed <= sum(stats.by_daemon.values()) <= stats.parsed + stats.malformed
-    assert set(stats.by_kind) <= set(__import__("mailsim.postfixlog").postfixlog.KINDS)
+    assert set(stats.by_kind) <= set(KINDS)
     for category in ("unrelated", "malformed", "other"):
         assert len(stats.examples.get(category, [])) <= stats.examples_kept
 
