@@ -138,3 +138,34 @@ def test_workload_gen_prints_table_and_json_last_line() -> None:
     ):
         assert figures[key] > 0, key
     assert any(line.startswith("organisation / plain") for line in lines[:-1])
+
+
+def test_parse_log_prints_table_and_json_last_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/parse_log.py", "--lines", "30000", "--repeat", "1"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = result.stdout.strip().splitlines()
+    figures = json.loads(lines[-1])
+    for key in (
+        "reference_s",
+        "parse_s",
+        "ratio",
+        "lines_per_s",
+        "reference_lines_per_s",
+        "rss_mib_quarter",
+        "rss_mib_end",
+        "peak_rss_mib",
+        "file_mib",
+    ):
+        assert figures[key] > 0, key
+    assert figures["lines"] == 30000 and figures["target_ratio"] == 4.0
+    # the tiled sample: 2,444 lines hold 306 queue files, every line is read
+    assert figures["messages"] >= 30000 // 2444 * 306
+    assert figures["malformed"] == 0 and figures["unrelated"] == 0
+    assert figures["peak_live"] < 100  # memory holds the queue, not the log
+    assert any(line.startswith("parser / reference") for line in lines[:-1])
