@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailsim.live.maildir import MaildirMailbox
+from mailsim.live.maildir import MaildirMailbox, StagedMessage
 from mailsim.live.mailstore import Delivery, deliver_all
 from mailsim.live.smtp_data import MAX_TEXT_LINE, DataReader
 from mailsim.live.smtp_server import SMTPServer
@@ -74,15 +74,18 @@ def spool_for(tmp_path: Path, **postfix: str) -> Spool:
 
 
 def test_deliveries_that_wait_together_are_one_batch(tmp_path: Path) -> None:
+    """Into a Maildir each message is staged at once and the batch committed together."""
     spool = spool_for(tmp_path)
+    mailbox = spool.store.mailbox("jura")
+    assert isinstance(mailbox, MaildirMailbox)
     batches: list[int] = []
-    write_batch = spool.write_batch
+    commit = mailbox.commit
 
-    def counting(user: str, batch: list[tuple[str, bytes]]) -> list[object]:
-        batches.append(len(batch))
-        return write_batch(user, batch)  # type: ignore[return-value]
+    def counting(staged: list[StagedMessage]) -> list[object]:
+        batches.append(len(staged))
+        return commit(staged)  # type: ignore[return-value]
 
-    spool.write_batch = counting  # type: ignore[method-assign,assignment]
+    mailbox.commit = counting  # type: ignore[method-assign,assignment]
 
     async def main() -> list[object]:
         return await asyncio.gather(
@@ -95,7 +98,33 @@ def test_deliveries_that_wait_together_are_one_batch(tmp_path: Path) -> None:
     reports = asyncio.run(main())
     assert sum(batches) == 12 and len(batches) < 12
     assert all(r.outcomes[0].status == "delivered" for r in reports)  # type: ignore[attr-defined]
-    assert len(spool.store.mailbox("jura").messages()) == 12
+    assert len(mailbox.messages()) == 12
+
+
+def test_other_stores_get_the_whole_batch_in_the_worker(tmp_path: Path) -> None:
+    store = MemoryStore()
+    server = SMTPServer.for_host(lecture_scenario(), NEO, store)
+    spool = server.handler.spool
+    batches: list[int] = []
+    write_batch = spool.write_batch
+
+    def counting(user: str, batch: list[tuple[str, bytes]]) -> list[object]:
+        batches.append(len(batch))
+        return write_batch(user, batch)  # type: ignore[return-value]
+
+    spool.write_batch = counting  # type: ignore[method-assign,assignment]
+
+    async def main() -> None:
+        await asyncio.gather(
+            *(
+                spool.deliver(f"Q{n}", "nekdo@firma1.intr", ["jura@firma1.intr"], message(n))
+                for n in range(6)
+            )
+        )
+
+    asyncio.run(main())
+    assert sum(batches) == 6 and len(batches) < 6
+    assert len(store.mailbox("jura").bodies()) == 6
 
 
 def test_quota_is_checked_message_by_message_inside_a_batch(tmp_path: Path) -> None:

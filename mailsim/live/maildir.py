@@ -48,7 +48,7 @@ from mailsim.live.mailstore import (
     write_atomically,
 )
 
-__all__ = ["FLAGS", "MaildirMailbox", "UidList", "folder_dirname", "unique_name"]
+__all__ = ["FLAGS", "MaildirMailbox", "StagedMessage", "UidList", "folder_dirname", "unique_name"]
 
 #: maildir(5) info flags: Draft, Flagged, Passed, Replied (answered), Seen, Trashed (deleted)
 FLAGS: frozenset[str] = frozenset("DFPRST")
@@ -148,9 +148,9 @@ class _Entry:
 
 
 @dataclass(slots=True)
-class _Written:
-    """A message written to ``tmp/`` on its way into ``new/`` or ``cur/`` (fd open until fsynced;
-    uid 0 until committed)."""
+class StagedMessage:
+    """A message written to ``tmp/`` on its way into ``new/`` or ``cur/`` (:meth:`MaildirMailbox.
+    stage`); its file stays open until fsynced, and its uid is 0 until committed."""
 
     path: Path
     base: str
@@ -308,35 +308,56 @@ class MaildirMailbox:
         return self.deliver_many([Delivery(data, folder, tuple(flags), when)])[0]
 
     def deliver_many(self, deliveries: Sequence[Delivery]) -> list[StoredMessage]:
-        """Store several messages durably with one commit (group commit): every file is written
-        to tmp/ first and then fsynced (the first fsync's journal commit takes the others'
-        data along), renamed into new/ or cur/, each directory fsynced once, and each folder's
-        uidlist gets all its lines in one append and one fsync. Returns when all are on disk,
-        in the order given; an error leaves none of the files not yet renamed."""
-        written: list[_Written] = []
+        """Store several messages durably with one commit (group commit): :meth:`stage` each,
+        then :meth:`commit` them all. Returns when all are on disk, in the order given; an
+        error leaves none of the files not yet renamed."""
+        staged: list[StagedMessage] = []
         try:
             for delivery in deliveries:
-                written.append(self._write_tmp(delivery))
-            for item in written:
+                staged.append(self.stage(delivery))
+        except BaseException:
+            self.discard(staged)
+            raise
+        return self.commit(staged)
+
+    def stage(self, delivery: Delivery) -> StagedMessage:
+        """Write one message to ``tmp/``, not yet fsynced and invisible to readers (cheap:
+        page-cache writes, so a server may call it on its event loop and leave the blocking
+        :meth:`commit` to a worker thread). Every staged message must be committed or
+        discarded."""
+        return self._write_tmp(delivery)
+
+    def commit(self, staged: Sequence[StagedMessage]) -> list[StoredMessage]:
+        """Make staged messages durable together: fsync every file (the first fsync's journal
+        commit takes the others' data along), rename them into new/ or cur/, give each
+        folder's uidlist all their lines in one append and one fsync, then fsync the
+        directories. Returns their records in order; on an error the ones not yet renamed are
+        removed."""
+        try:
+            for item in staged:
                 os.fsync(item.fd)
                 os.close(item.fd)
                 item.fd = -1
-            by_folder: dict[Path, list[_Written]] = {}
-            for item in written:
+            by_folder: dict[Path, list[StagedMessage]] = {}
+            for item in staged:
                 by_folder.setdefault(item.path, []).append(item)
             for path, items in by_folder.items():
                 self._commit(path, items)
         finally:
-            for item in written:
-                if item.fd >= 0:
-                    os.close(item.fd)
-                if not item.uid:
-                    (item.path / "tmp" / item.base).unlink(missing_ok=True)
+            self.discard([item for item in staged if not item.uid])
         return [
-            StoredMessage(item.uid, item.base, item.size, item.flags, item.date) for item in written
+            StoredMessage(item.uid, item.base, item.size, item.flags, item.date) for item in staged
         ]
 
-    def _commit(self, path: Path, items: list[_Written]) -> None:
+    def discard(self, staged: Sequence[StagedMessage]) -> None:
+        """Remove staged messages that will not be committed."""
+        for item in staged:
+            if item.fd >= 0:
+                os.close(item.fd)
+                item.fd = -1
+            (item.path / "tmp" / item.base).unlink(missing_ok=True)
+
+    def _commit(self, path: Path, items: list[StagedMessage]) -> None:
         """Rename a folder's written files into place and append their uidlist lines."""
         with self._locked(path):
             for item in items:
@@ -371,7 +392,7 @@ class MaildirMailbox:
                 return known[1]
         return self._load_uidlist(path).next_uid
 
-    def _write_tmp(self, delivery: Delivery) -> _Written:
+    def _write_tmp(self, delivery: Delivery) -> StagedMessage:
         """Write one message to ``tmp/`` (not yet fsynced; the caller does that)."""
         stored = to_lf(delivery.data)
         path = self._folder_path(delivery.folder, create=True)
@@ -391,7 +412,9 @@ class MaildirMailbox:
             raise
         info = _flag_string(delivery.flags)
         subdir, filename = ("cur", f"{base}:2,{info}") if info else ("new", base)
-        return _Written(path, base, subdir, filename, crlf_size(stored), date, frozenset(info), fd)
+        return StagedMessage(
+            path, base, subdir, filename, crlf_size(stored), date, frozenset(info), fd
+        )
 
     def set_flags(self, key: str, flags: Iterable[str], folder: str = "") -> StoredMessage:
         """Rename the message to ``cur/<key>:2,<flags>`` (the flags replace the old ones)."""

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from mailsim.live.maildir import MaildirMailbox, StagedMessage
 from mailsim.live.mailstore import Delivery, Mailbox, MailStore, deliver_all
 from mailsim.policy.host import HostPolicy
 from mailsim.policy.reply import SMTPReply, local_unknown_user
@@ -174,31 +175,56 @@ class Spool:
         deliver_all(mailbox, accepted)
         return replies
 
-    def _used(self, mailbox: Mailbox, folder: str) -> int:
-        """What check_quota compares with mailbox_size_limit; 0 where it ignores it (a limit
-        per Maildir message file, or none), so a whole maildir is not listed for nothing."""
+    @property
+    def quota_needs_no_size(self) -> bool:
+        """Whether check_quota ignores the mailbox's size: a limit per Maildir message file,
+        or no limit."""
         limits = self.policy.limits
-        if limits.maildir or limits.mailbox_size_limit <= 0:
+        return limits.maildir or limits.mailbox_size_limit <= 0
+
+    def _used(self, mailbox: Mailbox, folder: str) -> int:
+        """What check_quota compares with mailbox_size_limit; 0 where it ignores it, so a
+        whole maildir is not listed for nothing."""
+        if self.quota_needs_no_size:
             return 0
         return mailbox.folder_size(folder) if folder else mailbox.size()
 
 
 class _GroupCommit:
     """Group commit for one mailbox: deliveries that arrive while a batch is being written wait
-    and go to disk together in the next batch, one worker-thread call and one commit for all
-    (:meth:`Spool.write_batch`), so 20 sessions delivering at once cost a few fsyncs, not 60.
-    Each writer still gets its answer only when its own message is on disk."""
+    and go to disk together in the next batch, one worker-thread call and one commit for all,
+    so 20 sessions delivering at once cost a few fsyncs, not 60. Each writer still gets its
+    answer only when its own message is on disk.
+
+    Into a Maildir whose quota needs no listing (a limit per message file, or none) each
+    message is checked and *staged* at once, on the event loop (:meth:`MaildirMailbox.stage`:
+    the page-cache write of its ``tmp/`` file, tens of microseconds), and the worker thread
+    only makes the batch durable (:meth:`MaildirMailbox.commit`: the fsyncs, renames and the
+    uidlist append); a worker thread's every system call must win the interpreter lock back
+    from the busy event loop, so it should make as few as it can. Other stores get the whole
+    batch in the worker (:meth:`Spool.write_batch`).
+    """
 
     def __init__(self, spool: Spool, user: str) -> None:
         self.spool = spool
         self.user = user
+        self.mailbox: Mailbox | None = None
+        self.staged: list[tuple[StagedMessage, asyncio.Future[SMTPReply | None]]] = []
         self.pending: list[tuple[str, bytes, asyncio.Future[SMTPReply | None]]] = []
         self.running = False
 
     async def write(self, folder: str, message: bytes) -> SMTPReply | None:
         """Queue one message; return its quota refusal or None once it is on disk."""
+        if self.mailbox is None:  # opening repairs what a crash left: off the event loop
+            self.mailbox = await asyncio.to_thread(self.spool.store.mailbox, self.user)
         done: asyncio.Future[SMTPReply | None] = asyncio.get_running_loop().create_future()
-        self.pending.append((folder, message, done))
+        if isinstance(self.mailbox, MaildirMailbox) and self.spool.quota_needs_no_size:
+            quota = self.spool.policy.check_quota(0, len(message), self.user, folder)
+            if not quota.ok:
+                return quota
+            self.staged.append((self.mailbox.stage(Delivery(message, folder)), done))
+        else:
+            self.pending.append((folder, message, done))
         if not self.running:
             self.running = True
             task = asyncio.ensure_future(self._drain())
@@ -207,21 +233,49 @@ class _GroupCommit:
 
     async def _drain(self) -> None:
         try:
-            while self.pending:
-                batch, self.pending = self.pending, []
-                items = [(folder, message) for folder, message, _ in batch]
-                try:
-                    replies = await asyncio.to_thread(self.spool.write_batch, self.user, items)
-                except Exception as error:  # every writer of the batch answers 4xx
-                    for *_, done in batch:
-                        if not done.done():
-                            done.set_exception(error)
-                    continue
-                for (*_, done), reply in zip(batch, replies, strict=True):
-                    if not done.done():
-                        done.set_result(reply)
+            while self.staged or self.pending:
+                staged, self.staged = self.staged, []
+                pending, self.pending = self.pending, []
+                if staged:
+                    assert isinstance(self.mailbox, MaildirMailbox)
+                    files = [item for item, _ in staged]
+                    await self._settle(
+                        [done for _, done in staged],
+                        asyncio.to_thread(self._commit_staged, self.mailbox, files),
+                    )
+                if pending:
+                    items = [(folder, message) for folder, message, _ in pending]
+                    await self._settle(
+                        [done for *_, done in pending],
+                        asyncio.to_thread(self.spool.write_batch, self.user, items),
+                    )
         finally:
             self.running = False
+
+    @staticmethod
+    def _commit_staged(
+        mailbox: MaildirMailbox, files: list[StagedMessage]
+    ) -> list[SMTPReply | None]:
+        mailbox.commit(files)
+        return [None] * len(files)
+
+    @staticmethod
+    async def _settle(
+        waiting: list[asyncio.Future[SMTPReply | None]],
+        work: Awaitable[list[SMTPReply | None]],
+    ) -> None:
+        """Give each waiting writer its reply, or the batch's error (every writer of a failed
+        batch answers 4xx)."""
+        try:
+            replies = await work
+        except Exception as error:
+            for done in waiting:
+                if not done.done():
+                    done.set_exception(error)
+            return
+        for done, reply in zip(waiting, replies, strict=True):
+            if not done.done():
+                done.set_result(reply)
 
 
 def _retrieve_result(task: asyncio.Future[None]) -> None:
