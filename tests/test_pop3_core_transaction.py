@@ -16,6 +16,7 @@ from mailsim.protocol.pop3 import (
 )
 
 from pop3_core_kit import (
+    MAILDROP,
     MESSAGES,
     T,
     command,
@@ -113,3 +114,29 @@ def test_top_of_a_message_without_body_and_retr_of_one_without_final_newline() -
     command(conn, "RETR 2")
     body = b"Subject: two\r\n\r\nbare LF body\r\nno final newline\r\n"
     assert conn.send(MessageContent(MESSAGES["k2"])) == b"+OK 46 octets\r\n" + body + b".\r\n"
+
+
+class CountingSet(set[int]):
+    """A set that counts membership tests: how much of the maildrop a command looks at."""
+
+    checks = 0
+
+    def __contains__(self, item: object) -> bool:
+        CountingSet.checks += 1
+        return super().__contains__(item)
+
+
+def test_retr_and_dele_look_at_one_message_not_the_whole_maildrop() -> None:
+    """Fetching and deleting n messages is O(n), not O(n^2): RETR and DELE check only the
+    message they name (a session over a 1,000-message maildrop once took seconds)."""
+    conn = connection_in(T)
+    conn._deleted = CountingSet()  # type: ignore[assignment]
+    CountingSet.checks = 0
+    for number in (1, 2):
+        assert isinstance(command(conn, f"RETR {number}"), Retrieve)
+        conn.send(MessageContent(MESSAGES[f"k{number}"]))
+        assert isinstance(conn.next_event(), Retrieved)
+        command(conn, f"DELE {number}")
+    assert CountingSet.checks == 4  # one per command
+    command(conn, "STAT")  # a listing looks at all of them, once
+    assert CountingSet.checks == 4 + len(MAILDROP)

@@ -362,31 +362,34 @@ class POP3Connection:
         return AuthRequested(user, password, "PLAIN")
 
     def _transaction(self, name: str, args: str) -> Event:
-        live = [i for i in range(len(self._maildrop)) if i not in self._deleted]
-        if name == "STAT":
-            return Answered(name, _ok(f"{len(live)} {sum(self._maildrop[i].size for i in live)}"))
-        if name in ("LIST", "UIDL"):
-            column = "size" if name == "LIST" else "uidl"
-            if args:
-                i = self._message(args, then_space=False)[0]
-                return Answered(name, _ok(f"{i + 1} {getattr(self._maildrop[i], column)}"))
-            head = _ok(f"{len(live)} messages:" if name == "LIST" else "")
-            rows = [f"{i + 1} {getattr(self._maildrop[i], column)}".encode() for i in live]
-            return Answered(name, head + _multiline(rows))
-        if name == "RETR":
-            i = self._message(args, then_space=False)[0]
-            return Retrieve(i + 1, self._maildrop[i].key)
-        if name == "TOP":
-            i, rest = self._message(args, then_space=True)
-            lines = _number(rest, "size", then_space=False)[0]
+        """The TRANSACTION state's commands (RFC 1939 section 5). RETR, TOP and DELE name one
+        message and cost O(1): a session that fetches and deletes n messages stays O(n)."""
+        if name in ("RETR", "TOP"):
+            i, rest = self._message(args, then_space=name == "TOP")
+            lines = _number(rest, "size", then_space=False)[0] if name == "TOP" else None
             return Retrieve(i + 1, self._maildrop[i].key, lines)
         if name == "DELE":
             self._deleted.add(self._message(args, then_space=False)[0])
             return Answered(name, _ok("Marked to be deleted."))
+        if name in ("STAT", "LIST", "UIDL"):
+            return self._listing(name, args)
         if name == "RSET":
             self._deleted.clear()
             self._seen.clear()
         return Answered(name, _ok())  # RSET, NOOP
+
+    def _listing(self, name: str, args: str) -> Answered:
+        """STAT, and LIST or UIDL of one message or of all not marked deleted."""
+        live = [i for i in range(len(self._maildrop)) if i not in self._deleted]
+        if name == "STAT":
+            return Answered(name, _ok(f"{len(live)} {sum(self._maildrop[i].size for i in live)}"))
+        column = "size" if name == "LIST" else "uidl"
+        if args:
+            i = self._message(args, then_space=False)[0]
+            return Answered(name, _ok(f"{i + 1} {getattr(self._maildrop[i], column)}"))
+        head = _ok(f"{len(live)} messages:" if name == "LIST" else "")
+        rows = [f"{i + 1} {getattr(self._maildrop[i], column)}".encode() for i in live]
+        return Answered(name, head + _multiline(rows))
 
     def _message(self, args: str, *, then_space: bool) -> tuple[int, str]:
         """The 0-based index of a live message named by ``args``, and what follows it."""
