@@ -22,6 +22,7 @@ from mailsim.postfixlog import (
     parse_log,
     read_log,
 )
+from mailsim.postfixlog.formats import _CLIENT, is_client
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "postfix-logs" / "maillog-postfix-3.7-sample.log"
@@ -76,6 +77,12 @@ def test_mangled_real_lines(picks: list[tuple[str, int, str]]) -> None:
     lines = [line[:cut] + noise + line[cut + len(noise) :] for line, cut, noise in picks]
     _, stats = parse(lines)
     accounted(stats, len(lines))
+
+
+@FAST
+@given(st.one_of(st.text(alphabet="ab[]:1 .\t\u3000\x1c\x85", max_size=12), st.text(max_size=12)))
+def test_client_check_agrees_with_its_pattern(value: str) -> None:
+    assert is_client(value) == (_CLIENT.fullmatch(value) is not None)
 
 
 def distinct_lines() -> list[str]:

@@ -100,6 +100,9 @@ def split_queue_id(text: str) -> tuple[str, str] | None:
 def is_client(value: str) -> bool:
     """Whether ``value`` is a client or relay as Postfix logs one: ``name[address]``, with an
     optional ``:port`` (``unknown[127.0.5.10]``, ``[1.2.3.4]:5678``)."""
+    if value[-1:] == "]" and " " not in value and value.isprintable():  # no regex needed
+        opening = value.rfind("[")
+        return opening >= 0 and value.find("]", opening) == len(value) - 1
     return _CLIENT.fullmatch(value) is not None
 
 
