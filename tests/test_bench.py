@@ -111,6 +111,9 @@ def test_pop3_retr_measures_ours_against_dovecot_over_the_same_maildirs() -> Non
     # both servers handed out every message, byte for byte the same
     assert figures["dovecot_retrieved"] == [200] and figures["ours_retrieved"] == [200]
     assert figures["all_retrieved"] is True and figures["same_bytes"] is True
+    # and the same UIDLs (Dovecot's %08Xu%08Xv is lower-case hex): a client moving between the
+    # two servers fetches nothing twice
+    assert figures["same_uidls"] is True
     assert 3000 < figures["mean_message_bytes"] < 5000
     assert any(line.startswith("ours / Dovecot") for line in lines[:-1])
 

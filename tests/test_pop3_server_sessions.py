@@ -44,7 +44,7 @@ def test_poplib_session_deletes_at_quit(store: FakeStore) -> None:
     sizes = [len(crlf(MESSAGE)), len(crlf(OTHER))]
     assert (welcome, stat) == (b"+OK mailsim ready.", (2, sum(sizes)))
     assert listing == [b"1 %d" % sizes[0], b"2 %d" % sizes[1]]
-    assert uidl == [b"1 0000000143D88FF9", b"2 0000000243D88FF9"]
+    assert uidl == [b"1 0000000143d88ff9", b"2 0000000243d88ff9"]
     assert top == [b"Subject: hello", b""]
     assert retr == [b"Subject: hello", b"", b"line one", b".starts with a dot", b"line three"]
     assert (dele, quit_) == (b"+OK Marked to be deleted.", b"+OK Logging out, messages deleted.")

@@ -61,7 +61,7 @@ def test_uids_follow_delivery_and_survive_reopening(tmp_path: Path) -> None:
     again = MaildirMailbox(tmp_path / "Maildir")
     assert [(m.uid, m.key) for m in again.messages()] == list(zip([1, 2, 3], keys, strict=True))
     assert again.uidvalidity == validity and again.uidnext() == 4
-    assert pop3_uidl(1, validity) == f"00000001{validity:08X}"
+    assert pop3_uidl(1, validity) == f"00000001{validity:08x}"
 
 
 def test_uidlist_is_dovecot_version_3(maildir: MaildirMailbox) -> None:
