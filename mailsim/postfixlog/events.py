@@ -183,7 +183,7 @@ class EventBuilder:
     def __init__(self, nodes: NodeMap = None) -> None:
         self._nodes = nodes
         self._node_cache: dict[tuple[str, str], str] = {}
-        self._rows: list[tuple[Any, ...]] = []
+        self._events = _EventRows()
         self._messages: list[tuple[Any, ...]] = []
         self._deliveries: list[tuple[Any, ...]] = []
         self._links: list[tuple[Any, ...]] = []
@@ -237,23 +237,11 @@ class EventBuilder:
         relay: str,
         detail: str,
     ) -> None:
-        self._rows.append(
-            (
-                key,
-                time,
-                node,
-                daemon,
-                event,
-                msg,
-                queue_id,
-                sender,
-                recipient,
-                size,
-                dsn,
-                relay,
-                detail,
-            )
-        )
+        events = self._events
+        row = (key, time, node, daemon, event, msg, queue_id, sender, recipient, size, dsn, relay)
+        events.append((*row, detail))
+        if len(events.buffer) >= events.CHUNK:
+            events.compact()
 
     def _message(self, message: Message) -> None:
         node = self.node(message.host, message.instance)
@@ -320,7 +308,27 @@ class EventBuilder:
                     delivery.relay,
                     _detail(delivery),
                 )
-            self._deliveries.append((node, msg, qid, event, delivery))
+            split = delivery.delay_split or (np.nan, np.nan, np.nan, np.nan)
+            self._deliveries.append(
+                (
+                    node,
+                    format_msg(msg),
+                    message.queue_id,
+                    delivery.time,
+                    delivery.line,
+                    delivery.daemon,
+                    event,
+                    delivery.recipient,
+                    delivery.orig_to,
+                    delivery.relay,
+                    int(delivery.conn_use) if delivery.conn_use.isdigit() else 0,
+                    _float(delivery.delay),
+                    *split,
+                    delivery.dsn,
+                    delivery.status,
+                    delivery.reason,
+                )
+            )
         self._deferrals(node, message, sender, size)
         for reject in message.rejects:
             self._reject(node, reject if accepted else reject._replace(queue_id=""), sender, size)
@@ -362,7 +370,19 @@ class EventBuilder:
                     "",
                     detail,
                 )
-            self._links.append((node, qid, msg, link))
+            self._links.append(
+                (
+                    node,
+                    message.queue_id,
+                    format_msg(msg),
+                    link.kind,
+                    link.postmaster,
+                    link.queue_id,
+                    format_msg(link.msg),
+                    link.time,
+                    link.line,
+                )
+            )
         if message.expired is not None:
             line, time = message.expired
             row(
@@ -383,7 +403,34 @@ class EventBuilder:
         if message.removed is not None:
             line, time = message.removed
             row(line * 4, time, node, "qmgr", "removed", msg, qid, sender, "", size, "", "", "")
-        self._messages.append((node, message))
+        m = message
+        self._messages.append(
+            (
+                node,
+                m.queue_id,
+                format_msg(m.msg),
+                m.origin,
+                m.notification,
+                m.parent,
+                format_msg(m.parent_msg),
+                m.client,
+                -1 if m.uid is None else m.uid,
+                m.message_id,
+                m.sender,
+                -1 if m.size is None else m.size,
+                -1 if m.nrcpt is None else m.nrcpt,
+                m.arrival,
+                _at(m.queued),
+                _at(m.actives[0] if m.actives else None),
+                len(m.actives),
+                _at(m.expired),
+                _at(m.removed),
+                m.gone,
+                len(m.deliveries),
+                len(m.recipients()),
+                m.first_line,
+            )
+        )
 
     def _deferrals(self, node: str, message: Message, sender: str, size: int) -> None:
         """Message-level ``deferred`` after each pass through the active queue that left
@@ -425,7 +472,25 @@ class EventBuilder:
             )
 
     def _reject(self, node: str, reject: Reject, sender: str, size: int) -> None:
-        self._rejects.append((node, reject))
+        r = reject
+        self._rejects.append(
+            (
+                node,
+                format_msg(r.msg),
+                r.queue_id,
+                r.time,
+                r.line,
+                r.daemon,
+                r.action,
+                r.stage,
+                r.client,
+                r.code,
+                r.dsn,
+                r.reply,
+                r.sender,
+                r.recipient,
+            )
+        )
         if reject.action in ("reject", "milter-reject"):
             event = "reject"
         elif reject.action in ("hold", "milter-hold"):
@@ -477,7 +542,20 @@ class EventBuilder:
                 session.client,
                 "",
             )
-        self._sessions.append((node, session))
+        s = session
+        self._sessions.append(
+            (
+                node,
+                -1 if s.pid is None else s.pid,
+                s.client,
+                _at(s.connect),
+                _at(s.disconnect),
+                s.commands,
+                len(s.messages),
+                len(s.rejects),
+                s.connect[0] if s.connect else (s.disconnect or (0, 0.0))[0],
+            )
+        )
 
     def _notice(self, notice: Notice) -> None:
         instance = notice.program.split("/", 1)[0]
@@ -499,7 +577,9 @@ class EventBuilder:
                 relay,
                 notice.text,
             )
-        self._notices.append((node, notice))
+        self._notices.append(
+            (node, notice.time, notice.line, notice.daemon, notice.kind, notice.text)
+        )
 
     # -- tables --------------------------------------------------------------------------------
 
@@ -508,167 +588,94 @@ class EventBuilder:
         origin = stats.first_time if stats.first_time is not None else 0.0
         start = None if stats.first_time is None else datetime.fromtimestamp(origin, tz)
         return PostfixLog(
-            events=self._events(origin),
-            messages=self._message_table(origin),
-            deliveries=self._delivery_table(origin),
-            links=self._link_table(origin),
-            rejects=self._reject_table(origin),
-            sessions=self._session_table(origin),
-            notices=self._notice_table(origin),
+            events=self._events.frame(origin),
+            messages=_table(self._messages, _MESSAGE_COLUMNS, origin),
+            deliveries=_table(self._deliveries, _DELIVERY_COLUMNS, origin),
+            links=_table(self._links, _LINK_COLUMNS, origin),
+            rejects=_table(self._rejects, _REJECT_COLUMNS, origin),
+            sessions=_table(self._sessions, _SESSION_COLUMNS, origin),
+            notices=_table(self._notices, _NOTICE_COLUMNS, origin),
             stats=stats,
             start=start,
         )
 
-    def _events(self, origin: float) -> pd.DataFrame:
-        rows = sorted(self._rows, key=lambda row: row[0])
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 13
-        data: dict[str, Any] = {"t": np.asarray(columns[1], dtype=np.float64) - origin}
-        for index, name in enumerate(COLUMNS[1:], start=2):
-            values = columns[index]
-            if name == "msg":
-                data[name] = _categorical([format_msg(value) for value in values])
-            elif name == "size":
-                data[name] = np.asarray(values, dtype=np.int64)
-            else:
-                data[name] = _categorical(list(values))
+
+class _EventRows:
+    """The event rows, compacted every 65,536 rows into numpy columns (strings factorised per
+    chunk, in C), so a log of millions of lines costs bytes per row, not a tuple of objects;
+    :meth:`frame` puts them in log order (each row's key: 4 x its line number, plus 1 for a row
+    that follows its line's own)."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self) -> None:
+        self.buffer: list[tuple[Any, ...]] = []
+        self.append = self.buffer.append
+        self.numbers: dict[str, list[np.ndarray[Any, Any]]] = {name: [] for name in _NUMBERS}
+        self.codes: dict[str, list[np.ndarray[Any, Any]]] = {name: [] for name in _STRINGS}
+        self.uniques: dict[str, list[np.ndarray[Any, Any]]] = {name: [] for name in _STRINGS}
+
+    def compact(self) -> None:
+        if not self.buffer:
+            return
+        columns = list(zip(*self.buffer, strict=True))
+        self.buffer.clear()
+        for name, kind in _NUMBERS.items():
+            self.numbers[name].append(np.asarray(columns[_ROW_INDEX[name]], dtype=kind))
+        for name in _STRINGS:
+            codes, uniques = pd.factorize(np.asarray(columns[_ROW_INDEX[name]], dtype=object))
+            self.codes[name].append(codes.astype(np.int32))
+            self.uniques[name].append(np.asarray(uniques, dtype=object))
+
+    def frame(self, origin: float) -> pd.DataFrame:
+        self.compact()
+        if not self.numbers["key"]:
+            empty: dict[str, Any] = {name: pd.Categorical([]) for name in COLUMNS}
+            empty["t"], empty["size"] = np.zeros(0), np.zeros(0, dtype=np.int64)
+            return pd.DataFrame(empty, columns=list(COLUMNS))
+        order = np.argsort(np.concatenate(self.numbers["key"]), kind="stable")
+        data: dict[str, Any] = {"t": np.concatenate(self.numbers["t"])[order] - origin}
+        msg = np.concatenate(self.numbers["msg"])[order]
+        numbers, inverse = np.unique(msg, return_inverse=True)
+        labels = pd.Index([format_msg(int(n)) for n in numbers], dtype=object)
+        data["msg"] = pd.Categorical.from_codes(inverse.astype(np.int32), categories=labels)
+        data["size"] = np.concatenate(self.numbers["size"])[order]
+        for name in _STRINGS:
+            every = np.concatenate(self.uniques[name])
+            remap, categories = pd.factorize(every)
+            offsets = np.cumsum([0] + [len(u) for u in self.uniques[name][:-1]])
+            chunks = zip(offsets, self.codes[name], strict=True)
+            codes = np.concatenate([remap[offset + chunk] for offset, chunk in chunks])[order]
+            data[name] = pd.Categorical.from_codes(
+                codes.astype(np.int32), categories=pd.Index(categories, dtype=object)
+            )
         return pd.DataFrame(data, columns=list(COLUMNS))
 
-    def _message_table(self, origin: float) -> pd.DataFrame:
-        records = []
-        for node, m in self._messages:
-            records.append(
-                {
-                    "node": node,
-                    "queue_id": m.queue_id,
-                    "msg": format_msg(m.msg),
-                    "origin": m.origin,
-                    "notification": m.notification,
-                    "parent_queue_id": m.parent,
-                    "parent_msg": format_msg(m.parent_msg),
-                    "client": m.client,
-                    "uid": -1 if m.uid is None else m.uid,
-                    "message_id": m.message_id,
-                    "sender": m.sender,
-                    "size": -1 if m.size is None else m.size,
-                    "nrcpt": -1 if m.nrcpt is None else m.nrcpt,
-                    "t_arrival": m.arrival - origin,
-                    "t_queued": _at(m.queued, origin),
-                    "t_active": _at(m.actives[0] if m.actives else None, origin),
-                    "passes": len(m.actives),
-                    "t_expired": _at(m.expired, origin),
-                    "t_removed": _at(m.removed, origin),
-                    "gone": m.gone,
-                    "deliveries": len(m.deliveries),
-                    "recipients": len(m.recipients()),
-                    "line": m.first_line,
-                }
-            )
-        return _frame(records, _MESSAGE_COLUMNS).sort_values(
-            "line", kind="stable", ignore_index=True
-        )
 
-    def _delivery_table(self, origin: float) -> pd.DataFrame:
-        records = []
-        for node, msg, qid, event, d in self._deliveries:
-            split = d.delay_split or (np.nan, np.nan, np.nan, np.nan)
-            records.append(
-                {
-                    "node": node,
-                    "msg": format_msg(msg),
-                    "queue_id": qid,
-                    "t": d.time - origin,
-                    "line": d.line,
-                    "daemon": d.daemon,
-                    "event": event,
-                    "recipient": d.recipient,
-                    "orig_to": d.orig_to,
-                    "relay": d.relay,
-                    "conn_use": int(d.conn_use) if d.conn_use else 0,
-                    "delay": _float(d.delay),
-                    "delay_a": split[0],
-                    "delay_b": split[1],
-                    "delay_c": split[2],
-                    "delay_d": split[3],
-                    "dsn": d.dsn,
-                    "status": d.status,
-                    "reason": d.reason,
-                }
-            )
-        table = _frame(records, _DELIVERY_COLUMNS)
-        return table.sort_values("line", kind="stable", ignore_index=True)
+#: a buffered row: (key, t, node, daemon, event, msg, queue_id, sender, recipient, size, dsn,
+#: relay, detail)
+_ROW_INDEX = {name: index for index, name in enumerate(("key", *COLUMNS))}
+_STRINGS = tuple(name for name in COLUMNS if name not in ("t", "msg", "size"))
+_NUMBERS: dict[str, type[np.generic]] = {
+    "key": np.int64,
+    "t": np.float64,
+    "msg": np.int64,
+    "size": np.int64,
+}
 
-    def _link_table(self, origin: float) -> pd.DataFrame:
-        records = [
-            {
-                "node": node,
-                "parent_queue_id": qid,
-                "parent_msg": format_msg(msg),
-                "kind": link.kind,
-                "postmaster": link.postmaster,
-                "queue_id": link.queue_id,
-                "msg": format_msg(link.msg),
-                "t": link.time - origin,
-                "line": link.line,
-            }
-            for node, qid, msg, link in self._links
-        ]
-        return _frame(records, _LINK_COLUMNS).sort_values("line", kind="stable", ignore_index=True)
 
-    def _reject_table(self, origin: float) -> pd.DataFrame:
-        records = [
-            {
-                "node": node,
-                "msg": format_msg(r.msg),
-                "queue_id": r.queue_id,
-                "t": r.time - origin,
-                "line": r.line,
-                "daemon": r.daemon,
-                "action": r.action,
-                "stage": r.stage,
-                "client": r.client,
-                "code": r.code,
-                "dsn": r.dsn,
-                "reply": r.reply,
-                "sender": r.sender,
-                "recipient": r.recipient,
-            }
-            for node, r in self._rejects
-        ]
-        table = _frame(records, _REJECT_COLUMNS)
-        return table.sort_values("line", kind="stable", ignore_index=True)
-
-    def _session_table(self, origin: float) -> pd.DataFrame:
-        records = [
-            {
-                "node": node,
-                "pid": -1 if s.pid is None else s.pid,
-                "client": s.client,
-                "t_connect": _at(s.connect, origin),
-                "t_disconnect": _at(s.disconnect, origin),
-                "commands": s.commands,
-                "messages": len(s.messages),
-                "rejects": len(s.rejects),
-                "line": s.connect[0] if s.connect else (s.disconnect or (0, 0.0))[0],
-            }
-            for node, s in self._sessions
-        ]
-        table = _frame(records, _SESSION_COLUMNS)
-        return table.sort_values("line", kind="stable", ignore_index=True)
-
-    def _notice_table(self, origin: float) -> pd.DataFrame:
-        records = [
-            {
-                "node": node,
-                "t": n.time - origin,
-                "line": n.line,
-                "daemon": n.daemon,
-                "kind": n.kind,
-                "text": n.text,
-            }
-            for node, n in self._notices
-        ]
-        table = _frame(records, _NOTICE_COLUMNS)
-        return table.sort_values("line", kind="stable", ignore_index=True)
+def _table(rows: list[tuple[Any, ...]], columns: tuple[str, ...], origin: float) -> pd.DataFrame:
+    """A fact table from row tuples in ``columns`` order; ``t*`` columns hold POSIX times and
+    become seconds since ``origin``; rows are put in order of their ``line``."""
+    data: dict[str, Any] = {}
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    for name, column in zip(columns, values, strict=True):
+        if name.startswith("t") and name != "text":
+            data[name] = np.asarray(column, dtype=np.float64) - origin
+        else:
+            data[name] = list(column)
+    table = pd.DataFrame(data, columns=list(columns))
+    return table.sort_values("line", kind="stable", ignore_index=True)
 
 
 _MESSAGE_COLUMNS = (
@@ -758,8 +765,8 @@ _SESSION_COLUMNS = (
 _NOTICE_COLUMNS = ("node", "t", "line", "daemon", "kind", "text")
 
 
-def _at(moment: tuple[int, float] | None, origin: float) -> float:
-    return np.nan if moment is None else moment[1] - origin
+def _at(moment: tuple[int, float] | None) -> float:
+    return np.nan if moment is None else moment[1]
 
 
 def _float(text: str) -> float:
@@ -767,14 +774,6 @@ def _float(text: str) -> float:
         return float(text)
     except ValueError:
         return np.nan
-
-
-def _categorical(values: list[Any]) -> pd.Categorical:
-    return pd.Categorical(np.asarray(values, dtype=object))
-
-
-def _frame(records: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(records, columns=list(columns))
 
 
 def read_log(
