@@ -8,8 +8,9 @@ creates the lab CA and host certificates and explains each file (the lecture's o
 ``mailsim dig DOMAIN [TYPE] --scenario S`` asks the scenario's lab DNS and prints what ``dig``
 would. ``mailsim report RUN_OR_LOG [--out DIR]`` prints the pflogsumm-style report of a scenario
 (simulated first), an event log (``--events``) or a Postfix mail log; ``mailsim simulate ...
---maillog DIR_OR_FILE`` also writes the run as Postfix's mail log. Later issues add
-``replay`` and ``sweep``.
+--maillog DIR_OR_FILE`` also writes the run as Postfix's mail log. ``mailsim replay LOG
+--scenario S`` runs a real Postfix log's offered load through a scenario and compares the totals
+(:mod:`mailsim.cli_replay`). A later issue adds ``sweep``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mailsim.cli_replay import add_replay_command
 from mailsim.errors import MailsimError
 
 if TYPE_CHECKING:
@@ -278,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--until", default=None, help="stop the clock here (e.g. 2h)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     rep.set_defaults(handler=_report)
+    add_replay_command(commands)
     shape = commands.add_parser(
         "qshape", help="Postfix qshape(1) table of a node's queues at an instant of a run"
     )

@@ -159,3 +159,27 @@ def test_fully_qualified_local_member_is_expanded_as_local() -> None:
     expanded again; its own members are qualified with $myorigin."""
     aliases = {"boss": ("root@localhost",), "root": ("alice",)}
     assert expand(aliases, "boss@firma1.intr") == ["mailbox alice@firma1.intr boss@firma1.intr"]
+
+
+def test_luser_relay_takes_unknown_recipients() -> None:
+    """postconf(5) luser_relay: local(8) hands a recipient with neither account nor alias to
+    the catch-all (a mail sink: local_recipient_maps empty lets smtpd accept them); known
+    users and aliases are delivered as before."""
+    policy = make_policy(luser_relay="alice", local_recipient_maps="")
+    assert policy.expand_local("12subscriber@firma1.intr") == (
+        LocalTarget("mailbox", "alice@firma1.intr", "12subscriber@firma1.intr"),
+    )
+    assert policy.expand_local("bob@firma1.intr") == (
+        LocalTarget("mailbox", "bob@firma1.intr", ""),
+    )
+    remote = make_policy(luser_relay="sink@firma2.intr")
+    assert [t.kind for t in remote.expand_local("nobody@firma1.intr")] == ["forward"]
+    assert make_policy().expand_local("nobody@firma1.intr") == ()  # the default: bounce
+
+
+def test_luser_relay_expands_local8s_names_per_recipient() -> None:
+    """$user (and $domain, ${recipient}) are local(8)'s, not main.cf parameters."""
+    policy = make_policy(luser_relay="sink+$user@firma2.intr", local_recipient_maps="")
+    assert policy.expand_local("nobody@firma1.intr") == (
+        LocalTarget("forward", "sink+nobody@firma2.intr", "nobody@firma1.intr"),
+    )

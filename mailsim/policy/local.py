@@ -56,6 +56,11 @@ class LocalRecipients:
         # smtpd_check.c never rejects these in a local domain: qmgr or bounce absorb them.
         known |= {"postmaster", "mailer-daemon", param(settings, "double_bounce_sender").lower()}
         self.known = frozenset(known)
+        #: luser_relay: where local(8) sends mail for a recipient with neither account nor
+        #: alias ("" bounces it, the default); kept raw: $user, $local, $domain and
+        #: $recipient are local(8)'s, expanded per recipient
+        self.luser_relay = settings["luser_relay"].strip()
+        self._settings = settings
         self._home_mailbox = settings.value("home_mailbox")
         self._spool = settings.value("mail_spool_directory")
         self.maildir = mailbox_format == "maildir"
@@ -85,9 +90,9 @@ class LocalRecipients:
         sendmail does). Nesting that never ends is reported as local(8) reports it after 100
         levels, ``alias database loop for <name>`` (5.4.6), once per loop. Identical
         destinations are delivered once (local(8) duplicate elimination). A recipient with
-        neither account nor alias gives () and the engine bounces it with
-        :func:`~mailsim.policy.reply.local_unknown_user`; an alias member in that situation
-        gives a ``bounce`` target.
+        neither account nor alias goes to luser_relay when that is set, else gives () and the
+        engine bounces it with :func:`~mailsim.policy.reply.local_unknown_user`; an alias
+        member in that situation gives a ``bounce`` target.
         """
         address = self.rewrite.canonicalize(recipient)
         local, domain = split_address(address)
@@ -149,6 +154,16 @@ class LocalRecipients:
         if user in self.users:
             value = f"{user}@{domain}"
             _add(found, LocalTarget("mailbox", value, top if via_alias and value != top else ""))
+        elif self.luser_relay:
+            # local(8) hands an unknown recipient to luser_relay, as an alias member (the
+            # catch-all of a mail sink); the original recipient is kept as orig_to
+            relay = self.luser_relay
+            for name, value in (("user", user), ("local", user), ("domain", domain),
+                                ("recipient", top)):  # fmt: skip
+                relay = relay.replace("${" + name + "}", value).replace("$" + name, value)
+            relay = self._settings.expand(relay).strip()
+            if relay and split_address(relay)[0].lower() != user:  # never to itself
+                self._token(relay, top, "", ("<luser_relay>",), found)
         elif via_alias:
             reply = local_unknown_user(user)
             _add(found, LocalTarget("bounce", reply.text, top, reply.dsn))

@@ -49,6 +49,7 @@ POSTFIX_DEFAULTS: dict[str, str] = {
     "alias_maps": "hash:/etc/aliases",
     "alias_database": "hash:/etc/aliases",
     "local_recipient_maps": "proxy:unix:passwd.byname $alias_maps",
+    "luser_relay": "",
     "unknown_local_recipient_reject_code": "550",
     "recipient_delimiter": "",
     "message_size_limit": "10240000",
