@@ -195,12 +195,12 @@ def test_main_cf_values_are_checked_where_they_are_written(tmp_path: Path) -> No
 def test_user_defined_main_cf_parameters_are_warnings(tmp_path: Path) -> None:
     """Postfix accepts parameters it does not know in main.cf (user-defined ones, referenced as
     $name), so a real file may have them; mailsim keeps them and says so."""
-    path = _with_files(tmp_path, GOOD_MAIN_CF + "campus_gateway = mx.firma2.intr\nmydestinaton = x\n")
+    path = _with_files(tmp_path, GOOD_MAIN_CF + "site_gw = mx.firma2.intr\nmydestinaton = x\n")
     scenario = load_scenario(path)
-    assert scenario.host(NEO).postfix["campus_gateway"] == "mx.firma2.intr"
+    assert scenario.host(NEO).postfix["site_gw"] == "mx.firma2.intr"
     main_cf = tmp_path / "conf/main.cf"
     assert scenario.warnings == (
-        f"{main_cf}:3: {POSTFIX}.campus_gateway: not a parameter mailsim knows; kept, as Postfix keeps "
+        f"{main_cf}:3: {POSTFIX}.site_gw: not a parameter mailsim knows; kept, as Postfix keeps "
         "user-defined ones",
         f"{main_cf}:4: {POSTFIX}.mydestinaton: not a parameter mailsim knows; kept, as Postfix "
         "keeps user-defined ones (did you mean 'mydestination'?)",
