@@ -139,18 +139,53 @@ def format_msg(number: int) -> str:
 
 
 def format_delays(arrival: float, active_wait: float, setup: float, transmission: float) -> str:
-    """Return Postfix's ``delays=a/b/c/d`` value (docs/design.md section 3): two significant
-    digits below 10 s, whole seconds above, and 0 below the 10 ms resolution (postconf(5)
-    delay_logging_resolution_limit)."""
-    return "/".join(_delay(seconds) for seconds in (arrival, active_wait, setup, transmission))
+    """Return Postfix's ``delays=a/b/c/d`` value (docs/design.md section 3), each part as
+    :func:`format_delay` prints it."""
+    return "/".join(
+        format_delay(seconds) for seconds in (arrival, active_wait, setup, transmission)
+    )
 
 
-def _delay(seconds: float) -> str:
-    if seconds < 0.01:
-        return "0"
-    if seconds < 10:
-        return f"{seconds:.2g}"
-    return str(round(seconds))
+def format_delay(seconds: float, significant: int = 2, decimals: int = 2) -> str:
+    """Return ``seconds`` as Postfix's format_tv() prints delays (util/format_tv.c).
+
+    At most ``significant`` significant digits below 10 s and at most ``decimals`` digits
+    after the point (postconf(5) delay_logging_resolution_limit, default 2), whole seconds
+    from 10 s, rounded half up, trailing zeros dropped: 0.004 -> ``0``, 0.005 -> ``0.01``,
+    0.062 -> ``0.06``, 1.25 -> ``1.3``, 9.96 -> ``10``, 42.5 -> ``43``. Negative values (a
+    clock that went back) print as ``0``, as log_adhoc.c clamps them.
+    """
+    if not 1 <= significant <= 6 or not 0 <= decimals <= 6:
+        raise ValueError(f"need 1..6 significant digits and 0..6 decimals, not {significant}")
+    million = 1_000_000
+    micros = round(seconds * million) if seconds > 0 else 0
+    sec, usec = divmod(micros, million)
+    resolution = million // 10**decimals
+    width = 10**significant
+    if resolution < million:
+        if sec > 0:
+            n = 1
+            while sec >= n and n <= width // 10:
+                n *= 10
+            resolution = (million // width) * n
+        else:
+            while usec >= width * resolution:
+                resolution *= 10
+    if resolution > 1:
+        usec += resolution // 2
+        if usec >= million:
+            sec += 1
+            usec -= million
+    text = str(sec)
+    if usec >= resolution:
+        digits = []
+        rem, n = usec, million // 10
+        while rem >= resolution and n > 0:
+            digits.append(str(rem // n))
+            rem %= n
+            n //= 10
+        text += "." + "".join(digits)
+    return text
 
 
 def format_qid(number: int) -> str:

@@ -98,3 +98,13 @@ def test_vocabulary_is_documented() -> None:
         "dns_query",
     ):
         assert EVENTS[name]
+
+
+def test_delays_print_as_postfix_format_tv_does() -> None:
+    """Both engines write ``delays=a/b/c/d`` as Postfix 3.x does (util/format_tv.c: two
+    significant digits, at most two decimals, rounded half up, whole seconds from 10 s), so an
+    exported log reads back to the same text."""
+    from mailsim.eventlog import format_delays
+
+    assert format_delays(0.062, 0.004, 0.005, 1.25) == "0.06/0/0.01/1.3"
+    assert format_delays(9.96, 42.5, 0, 123.4) == "10/43/0/123"
