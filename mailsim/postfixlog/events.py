@@ -58,6 +58,7 @@ mailbox``, then ``forwarded as QID``); the rows keep both.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
@@ -68,6 +69,7 @@ import numpy as np
 import pandas as pd
 
 from mailsim.eventlog import COLUMNS, format_msg
+from mailsim.postfixlog.hops import join_hops
 from mailsim.postfixlog.parse import Item, PostfixLogParser
 from mailsim.postfixlog.records import (
     Delivery,
@@ -789,7 +791,9 @@ def read_log(
 
     ``year``/``reference``/``tz`` read classic syslog timestamps (for a path with neither,
     the file's modification time is the reference); ``nodes`` renames hosts (``{"neo":
-    "neo.firma1.intr"}``). The parse streams; the tables hold one row per fact.
+    "neo.firma1.intr"}``). The parse streams; the tables hold one row per fact. A message that
+    passed several MTAs of the log has one ``msg`` on all of them (:func:`~mailsim.postfixlog.
+    hops.join_hops`).
     """
     if isinstance(source, str | Path) and year is None and reference is None:
         reference = datetime.fromtimestamp(Path(source).stat().st_mtime, tz)
@@ -797,4 +801,10 @@ def read_log(
     builder = EventBuilder(nodes)
     items = parser.parse_file(source) if isinstance(source, str | Path) else parser.parse(source)
     builder.extend(items)
-    return builder.build(parser.stats, tz)
+    log = builder.build(parser.stats, tz)
+    events, messages, deliveries, links, rejects = join_hops(
+        log.events, log.messages, log.deliveries, log.links, log.rejects
+    )
+    return dataclasses.replace(
+        log, events=events, messages=messages, deliveries=deliveries, links=links, rejects=rejects
+    )
