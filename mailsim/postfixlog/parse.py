@@ -29,6 +29,22 @@ transaction with a number of its own.
 
 Nothing in a line can make the parser raise: a line it cannot read is counted (malformed or
 unrelated, :class:`~mailsim.postfixlog.records.ParseStats`) and skipped.
+
+The fast path (:meth:`PostfixLogParser.feed`). A log has millions of lines and each costs a
+few Python operations, so the loop does as few as it can per line; everything it skips is
+done in full by the slow path, and both give the same answer:
+
+- one ``line.split(None, 5)``; a line whose timestamp words equal the previous line's and
+  whose tag is known (``SyslogReader.tags``) has the previous line's time, otherwise
+  :meth:`SyslogReader.fields_of <mailsim.postfixlog.syslog.SyslogReader.fields_of>` reads it;
+- a ``QID: `` line is recognised by ``find(": ")`` and a lookup of the queue id among the
+  queued files (a known id needs no check of its characters), then dispatched on the first
+  four characters of its text (``to=<``, ``from``, ``remo``, ...) to a small method per
+  format; the common formats try a stricter regex first (``STATUS_LINE_FAST``,
+  ``ACTIVE_LINE_FAST``: same groups where they match, no backtracking);
+- counts go to plain dicts, added to :attr:`PostfixLogParser.stats` when the lines are done
+  (``stats.lines`` also whenever items are yielded); the release of files waiting for a link
+  and the sweep of stale ones are one comparison with the time they are next due.
 """
 
 from __future__ import annotations
@@ -42,7 +58,9 @@ from typing import Final
 from mailsim.postfixlog.files import open_log
 from mailsim.postfixlog.formats import (
     ACTIVE_LINE,
+    ACTIVE_LINE_FAST,
     STATUS_LINE,
+    STATUS_LINE_FAST,
     STATUS_LINE_LENIENT,
     STATUSES,
     is_client,
@@ -133,7 +151,10 @@ def _is_queue_id(word: str) -> bool:
     )
 
 
+#: reads a line without a queue id: (instance, line, time, tag, text) -> kind, None if malformed
 Handler = Callable[["_Instance", int, float, Tag, str], "str | None"]
+#: reads a ``QID: rest`` line: (instance, the file if queued, qid, line, time, tag, rest) -> kind
+QueueHandler = Callable[["_Instance", "Message | None", str, int, float, Tag, str], "str | None"]
 
 
 class _Instance:
@@ -193,6 +214,8 @@ class PostfixLogParser:
         self.grace = grace
         self.stale = stale
         self._sweep_at = float("-inf")
+        #: the earliest log time at which :meth:`_housekeep` has something to do
+        self._due = float("-inf")
         self._line = 0
         self._next_msg = 1
         self._next_notice = NOTIFICATION_BASE
@@ -200,6 +223,10 @@ class PostfixLogParser:
         self._limbo: deque[tuple[float, _Instance, str]] = deque()
         self._out: list[Item] = []
         self._live = 0
+        #: counts not yet added to :attr:`stats` (plain dicts: cheaper than a Counter per line)
+        self._kinds: dict[str, int] = {}
+        self._daemons: dict[str, int] = {}
+        self._statuses: dict[str, int] = {}
         self._handlers: dict[str, Handler] = {
             "smtpd": self._smtpd,
             "qmqpd": self._smtpd,
@@ -210,6 +237,17 @@ class PostfixLogParser:
             "anvil": self._statistics,
             "scache": self._statistics,
             "postsuper": self._postsuper,
+        }
+        #: ``QID: rest`` lines by the first four characters of ``rest``
+        self._queue_handlers: dict[str, QueueHandler] = {
+            "to=<": self._status,
+            "from": self._from,
+            "remo": self._removed_line,
+            "mess": self._message_id,
+            "clie": self._client,
+            "uid=": self._pickup,
+            "send": self._notification,
+            "post": self._notification,
         }
 
     # -- public --------------------------------------------------------------------------------
@@ -227,23 +265,23 @@ class PostfixLogParser:
     def feed(self, lines: Iterable[str]) -> Iterator[Item]:
         """Parse ``lines`` (continuing the stream), yielding what they complete.
 
-        The loop is written for speed: a classic line of a known tag in the same second as the
-        line before is split here (one ``str.split``); any other line goes through
-        :meth:`SyslogReader.fields_of <mailsim.postfixlog.syslog.SyslogReader.fields_of>`.
+        This is the fast path described in the module docstring. :attr:`stats` is brought up
+        to date when the lines are done (or the iteration is closed).
         """
         stats = self.stats
         syslog = self.syslog
         tags = syslog.tags
-        by_kind = stats.by_kind
-        by_daemon = stats.by_daemon
+        kinds = self._kinds
+        daemons = self._daemons
         handlers = self._handlers
         other = self._other
-        queue_line = self._queue_line
+        queue_handlers = self._queue_handlers
+        queue_other = self._queue_other
         out = self._out
-        limbo = self._limbo
         month, day, clock, stamp = syslog.classic_stamp()
         host_name = instance_name = "\0"
         instance = _Instance("", "")
+        queue = instance.queue
         number = self._line
         time = stats.last_time
         try:
@@ -261,12 +299,7 @@ class PostfixLogParser:
                 else:
                     found = syslog.fields_of(line, parts)
                     if isinstance(found, int):
-                        if found == NOT_POSTFIX:
-                            stats.unrelated += 1
-                            stats.example("unrelated", number, line)
-                        else:
-                            stats.malformed += 1
-                            stats.example("malformed", number, line)
+                        self._skip(found, number, line)
                         continue
                     time, host, tag, text = found
                     month, day, clock, stamp = syslog.classic_stamp()
@@ -275,29 +308,76 @@ class PostfixLogParser:
                 if host != host_name or tag.instance != instance_name:
                     instance = self._instance(host, tag.instance)
                     host_name, instance_name = host, tag.instance
-                if limbo and time >= limbo[0][0]:
-                    self._release(time)
-                if time >= self._sweep_at:
-                    self._sweep(time)
+                    queue = instance.queue
+                if time >= self._due:
+                    self._housekeep(time)
                 daemon = tag.daemon
-                by_daemon[daemon] += 1
+                try:
+                    daemons[daemon] += 1
+                except KeyError:
+                    daemons[daemon] = 1
+                kind: str | None
                 cut = text.find(": ", 6, 26)
-                word = text[:cut] if cut > 0 else ""
-                if word and (not word.strip(_HEX) or (cut >= 12 and not word.strip(_BASE52))):
-                    kind = queue_line(instance, number, time, tag, word, text[cut + 2 :])
+                if cut > 0:
+                    qid = text[:cut]
+                    message = queue.get(qid)
+                    if message is not None or _is_queue_id(qid):
+                        if instance.attempts and tag.pid in instance.attempts:
+                            message = self._claim_attempts(instance, tag.pid, qid)
+                        rest = text[cut + 2 :]
+                        handler = queue_handlers.get(rest[:4], queue_other)
+                        kind = handler(instance, message, qid, number, time, tag, rest)
+                    else:
+                        kind = handlers.get(daemon, other)(instance, number, time, tag, text)
                 else:
                     kind = handlers.get(daemon, other)(instance, number, time, tag, text)
                 if kind is None:
                     stats.malformed += 1
                     stats.example("malformed", number, line)
                 else:
-                    by_kind[kind] += 1
+                    try:
+                        kinds[kind] += 1
+                    except KeyError:
+                        kinds[kind] = 1
                 if out:
+                    stats.lines = number  # so far (a consumer may look)
                     yield from out
                     out.clear()
         finally:
             self._line = stats.lines = number
             stats.last_time = time
+            self._count()
+
+    def _skip(self, code: int, number: int, line: str) -> None:
+        """Count a line that is no readable Postfix line (:meth:`SyslogReader.fields_of`)."""
+        stats = self.stats
+        if code == NOT_POSTFIX:
+            stats.unrelated += 1
+            stats.example("unrelated", number, line)
+        else:
+            stats.malformed += 1
+            stats.example("malformed", number, line)
+
+    def _count(self) -> None:
+        """Add the counts kept since the last call to :attr:`stats`."""
+        for counts, total in (
+            (self._kinds, self.stats.by_kind),
+            (self._daemons, self.stats.by_daemon),
+            (self._statuses, self.stats.statuses),
+        ):
+            for key, value in counts.items():
+                total[key] += value
+            counts.clear()
+
+    def _housekeep(self, now: float) -> None:
+        """Release the files whose wait for a link is over and, every ``stale / 4`` seconds of
+        log time, give up what waited too long; then say when to come back (``_due``)."""
+        limbo = self._limbo
+        if limbo and now >= limbo[0][0]:
+            self._release(now)
+        if now >= self._sweep_at:
+            self._sweep(now)
+        self._due = min(self._sweep_at, limbo[0][0]) if limbo else self._sweep_at
 
     def _instance(self, host: str, name: str) -> _Instance:
         instance = self._instances.get((host, name))
@@ -345,108 +425,200 @@ class PostfixLogParser:
         self._next_msg += 1
         return number
 
-    def _queue_line(
-        self, instance: _Instance, line: int, time: float, tag: Tag, qid: str, rest: str
+    def _claim_attempts(self, instance: _Instance, pid: int | None, qid: str) -> Message:
+        """smtp's ``connect to`` failures logged by process ``pid`` just before its line about
+        ``qid`` are that file's notes."""
+        notes = instance.attempts.pop(pid)
+        message = self._message(instance, qid, notes[0].line, notes[0].time)
+        message.notes.extend(notes)
+        return message
+
+    def _status(
+        self,
+        instance: _Instance,
+        message: Message | None,
+        qid: str,
+        line: int,
+        time: float,
+        tag: Tag,
+        rest: str,
     ) -> str | None:
-        """Read a ``QID: rest`` line of any daemon; return its kind, or None if malformed."""
-        if instance.attempts and tag.pid in instance.attempts:
-            notes = instance.attempts.pop(tag.pid)
-            self._message(instance, qid, notes[0].line, notes[0].time).notes.extend(notes)
-        message = instance.queue.get(qid)
-        head = rest[:4]
-        if head == "to=<":
-            found = STATUS_LINE.fullmatch(rest) or STATUS_LINE_LENIENT.fullmatch(rest)
-            if found is None:
-                return None
-            fields = found.groups("")
-            status = fields[7]
-            if status not in STATUSES:
-                return None
+        """A delivery agent's ``to=<r>, ..., status=S (reason)``: a recipient's status."""
+        found = (
+            STATUS_LINE_FAST.fullmatch(rest)
+            or STATUS_LINE.fullmatch(rest)
+            or STATUS_LINE_LENIENT.fullmatch(rest)
+        )
+        if found is None:
+            return None
+        fields = found.groups("")
+        status = fields[7]
+        if status not in STATUSES:
+            return None
+        if message is None:
+            message = self._message(instance, qid, line, time)
+        else:
+            message.lines += 1
+        message.deliveries.append(_new_tuple(Delivery, (line, time, tag.daemon, *fields)))
+        statuses = self._statuses
+        try:
+            statuses[status] += 1
+        except KeyError:
+            statuses[status] = 1
+        if status == "sent" and fields[8].startswith("forwarded as "):
+            child = fields[8][13:]
+            if _is_queue_id(child):
+                self._link(instance, message, line, time, "forward", child, False)
+        return "status"
+
+    def _from(
+        self,
+        instance: _Instance,
+        message: Message | None,
+        qid: str,
+        line: int,
+        time: float,
+        tag: Tag,
+        rest: str,
+    ) -> str | None:
+        """qmgr's ``from=<s>, size=N, nrcpt=N (queue active)`` or ``from=<s>,
+        status=expired, returned to sender``."""
+        found = ACTIVE_LINE_FAST.fullmatch(rest) or ACTIVE_LINE.fullmatch(rest)
+        if found is not None:
             if message is None:
                 message = self._message(instance, qid, line, time)
             else:
                 message.lines += 1
-            message.deliveries.append(_new_tuple(Delivery, (line, time, tag.daemon, *fields)))
-            self.stats.statuses[status] += 1
-            if status == "sent" and fields[8].startswith("forwarded as "):
-                child = fields[8][13:]
-                if _is_queue_id(child):
-                    self._link(instance, message, line, time, "forward", child, False)
-            return "status"
-        if head == "from":
-            found = ACTIVE_LINE.fullmatch(rest)
-            if found is not None:
-                if message is None:
-                    message = self._message(instance, qid, line, time)
-                else:
-                    message.lines += 1
-                message.sender, size, nrcpt = found.groups()
-                message.size, message.nrcpt = int(size), int(nrcpt)
-                if not message.actives:
-                    instance.incoming.pop(qid, None)
-                message.actives.append((line, time))
-                return "active"
-            sender = read_expired(rest)
-            if sender is None:
-                return None
+            message.sender, size, nrcpt = found.groups()
+            message.size, message.nrcpt = int(size), int(nrcpt)
+            if not message.actives:
+                instance.incoming.pop(qid, None)
+            message.actives.append((line, time))
+            return "active"
+        sender = read_expired(rest)
+        if sender is None:
+            return None
+        message = self._message(instance, qid, line, time)
+        message.sender = sender
+        message.expired = (line, time)
+        return "expired"
+
+    def _removed_line(
+        self,
+        instance: _Instance,
+        message: Message | None,
+        qid: str,
+        line: int,
+        time: float,
+        tag: Tag,
+        rest: str,
+    ) -> str | None:
+        """qmgr's (or postsuper's) ``removed``: the file left the queue."""
+        if rest != "removed":
+            return self._queue_other(instance, message, qid, line, time, tag, rest)
+        if message is None:
             message = self._message(instance, qid, line, time)
-            message.sender = sender
-            message.expired = (line, time)
-            return "expired"
-        if rest == "removed":
-            if message is None:
-                message = self._message(instance, qid, line, time)
-            else:
-                message.lines += 1
-            self._removed(instance, message, line, time)
-            return "removed"
-        if head == "mess":
-            if not rest.startswith("message-id="):
-                return None
-            if message is None:
-                message = self._message(instance, qid, line, time)
-            else:
-                message.lines += 1
-            message.message_id = rest[11:]
-            message.queued = (line, time)
-            return "message-id"
-        if head == "clie":
-            client = read_client(rest)
-            if client is None:
-                return None
+        else:
+            message.lines += 1
+        self._removed(instance, message, line, time)
+        return "removed"
+
+    def _message_id(
+        self,
+        instance: _Instance,
+        message: Message | None,
+        qid: str,
+        line: int,
+        time: float,
+        tag: Tag,
+        rest: str,
+    ) -> str | None:
+        """cleanup's ``message-id=<id>``: the file is queued (incoming)."""
+        if not rest.startswith("message-id="):
+            return None
+        if message is None:
             message = self._message(instance, qid, line, time)
-            self._arrived(message, tag.daemon, line, time)
-            message.client = client
-            if tag.daemon in _SESSION_DAEMONS:
-                session = instance.sessions.get(tag.pid)
-                if session is not None:
-                    session.messages.append((qid, message.msg))
-            return "client"
-        if head == "mess":
-            if not rest.startswith("message-id="):
-                return None
-            message = self._message(instance, qid, line, time)
-            message.message_id = rest[11:]
-            message.queued = (line, time)
-            return "message-id"
-        if head == "uid=":
-            pickup = read_pickup(rest)
-            if pickup is None:
-                return None
-            message = self._message(instance, qid, line, time)
-            self._arrived(message, "pickup", line, time)
-            message.uid = pickup[0]
-            if message.sender is None:
-                message.sender = pickup[1]
-            return "pickup"
-        if head in ("send", "post"):
-            notification = read_notification(rest)
-            if notification is None:
-                return None
-            postmaster, kind, child = notification
-            message = self._message(instance, qid, line, time)
-            self._link(instance, message, line, time, kind, child, postmaster)
-            return "notification"
+        else:
+            message.lines += 1
+        message.message_id = rest[11:]
+        message.queued = (line, time)
+        return "message-id"
+
+    def _client(
+        self,
+        instance: _Instance,
+        message: Message | None,
+        qid: str,
+        line: int,
+        time: float,
+        tag: Tag,
+        rest: str,
+    ) -> str | None:
+        """smtpd's ``client=C``: the file came from an SMTP client (and the session)."""
+        client = read_client(rest)
+        if client is None:
+            return None
+        message = self._message(instance, qid, line, time)
+        self._arrived(message, tag.daemon, line, time)
+        message.client = client
+        if tag.daemon in _SESSION_DAEMONS:
+            session = instance.sessions.get(tag.pid)
+            if session is not None:
+                session.messages.append((qid, message.msg))
+        return "client"
+
+    def _pickup(
+        self,
+        instance: _Instance,
+        message: Message | None,
+        qid: str,
+        line: int,
+        time: float,
+        tag: Tag,
+        rest: str,
+    ) -> str | None:
+        """pickup's ``uid=N from=<s>``: the file came from sendmail/postdrop."""
+        pickup = read_pickup(rest)
+        if pickup is None:
+            return None
+        message = self._message(instance, qid, line, time)
+        self._arrived(message, "pickup", line, time)
+        message.uid = pickup[0]
+        if message.sender is None:
+            message.sender = pickup[1]
+        return "pickup"
+
+    def _notification(
+        self,
+        instance: _Instance,
+        message: Message | None,
+        qid: str,
+        line: int,
+        time: float,
+        tag: Tag,
+        rest: str,
+    ) -> str | None:
+        """bounce's ``sender non-delivery notification: QID2`` (and the like)."""
+        notification = read_notification(rest)
+        if notification is None:
+            return None
+        postmaster, kind, child = notification
+        message = self._message(instance, qid, line, time)
+        self._link(instance, message, line, time, kind, child, postmaster)
+        return "notification"
+
+    def _queue_other(
+        self,
+        instance: _Instance,
+        message: Message | None,
+        qid: str,
+        line: int,
+        time: float,
+        tag: Tag,
+        rest: str,
+    ) -> str | None:
+        """The rarer ``QID: rest`` lines: resent-message-id, queue moves, access and content
+        checks, warnings and the delivery agents' other lines."""
         if rest.startswith("resent-message-id="):
             self._message(instance, qid, line, time).resent_message_id = rest[18:]
             return "resent-message-id"
@@ -582,6 +754,8 @@ class PostfixLogParser:
             return
         instance.limbo[message.queue_id] = message
         self._limbo.append((time + self.grace, instance, message.queue_id))
+        if time + self.grace < self._due:
+            self._due = time + self.grace
         if len(self._limbo) > _LIMBO_LIMIT:
             self._release(self._limbo[0][0])
 
