@@ -281,7 +281,7 @@ class PostfixLogParser:
         month, day, clock, stamp = syslog.classic_stamp()
         host_name = instance_name = "\0"
         instance = _Instance("", "")
-        queue = instance.queue
+        queue, attempts = instance.queue, instance.attempts
         number = self._line
         time = stats.last_time
         try:
@@ -308,7 +308,7 @@ class PostfixLogParser:
                 if host != host_name or tag.instance != instance_name:
                     instance = self._instance(host, tag.instance)
                     host_name, instance_name = host, tag.instance
-                    queue = instance.queue
+                    queue, attempts = instance.queue, instance.attempts
                 if time >= self._due:
                     self._housekeep(time)
                 daemon = tag.daemon
@@ -322,10 +322,13 @@ class PostfixLogParser:
                     qid = text[:cut]
                     message = queue.get(qid)
                     if message is not None or _is_queue_id(qid):
-                        if instance.attempts and tag.pid in instance.attempts:
+                        if attempts and tag.pid in attempts:
                             message = self._claim_attempts(instance, tag.pid, qid)
                         rest = text[cut + 2 :]
-                        handler = queue_handlers.get(rest[:4], queue_other)
+                        try:
+                            handler = queue_handlers[rest[:4]]
+                        except KeyError:
+                            handler = queue_other
                         kind = handler(instance, message, qid, number, time, tag, rest)
                     else:
                         kind = handlers.get(daemon, other)(instance, number, time, tag, text)

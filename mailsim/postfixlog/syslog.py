@@ -26,7 +26,7 @@ a Postfix line; one whose prefix is cut short or broken is *malformed*. Nothing 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Final, NamedTuple
 
 __all__ = ["MALFORMED", "NOT_POSTFIX", "SyslogLine", "SyslogReader", "Tag", "parse_tag"]
@@ -116,6 +116,7 @@ class SyslogReader:
         "_day",
         "_iso_cache",
         "_last_time",
+        "_midnights",
         "_month",
         "_month_name",
         "_reference",
@@ -143,6 +144,10 @@ class SyslogReader:
         #: the tags seen: token (``postfix/smtpd[123]:``) -> Tag, or None for no Postfix tag
         self.tags: dict[str, Tag | None] = {}
         self._stamp_cache: dict[tuple[int, int, int, str], float] = {}
+        #: POSIX time of midnight by (year, month, day), for a fixed-offset ``tz`` only
+        self._midnights: dict[tuple[int, int, int], float] | None = (
+            {} if isinstance(tz, timezone) else None
+        )
         self._iso_cache: dict[tuple[str, str], float] = {}
         self._clock = self._day = self._month_name = ""
         self._last_time = 0.0
@@ -239,6 +244,13 @@ class SyslogReader:
         if fraction and not (fraction.isdigit() and fraction.isascii()):
             return None
         year = self._year_of(month, day)
+        if self._midnights is not None and 1 < year < 9999:  # (no overflow at the ends)
+            base = self._fixed_offset(year, month, day, whole)
+            if base is None:
+                return None
+            if fraction:
+                return base + int(fraction) / 10.0 ** len(fraction)
+            return base
         key = (year, month, day, whole)
         cache = self._stamp_cache
         base = cache.get(key)
@@ -254,6 +266,29 @@ class SyslogReader:
         if fraction:
             return base + int(fraction) / 10.0 ** len(fraction)
         return base
+
+    def _fixed_offset(self, year: int, month: int, day: int, whole: str) -> float | None:
+        """POSIX time of ``HH:MM:SS`` on a day in a fixed-offset ``tz`` (no DST): the day's
+        midnight (cached) plus the seconds, as ``datetime(...).timestamp()`` but cheaper."""
+        midnights = self._midnights
+        assert midnights is not None
+        try:
+            hour, minute, second = int(whole[:2]), int(whole[3:5]), int(whole[6:])
+        except ValueError:
+            return None
+        if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59):
+            return None  # as datetime() says
+        key = (year, month, day)
+        midnight = midnights.get(key)
+        if midnight is None:
+            try:
+                midnight = datetime(year, month, day, tzinfo=self.tz).timestamp()
+            except (ValueError, OverflowError):
+                return None
+            if len(midnights) >= _STAMP_CACHE_LIMIT:
+                midnights.clear()
+            midnights[key] = midnight
+        return midnight + (hour * 3600 + minute * 60 + second)
 
     def _year_of(self, month: int, day: int) -> int:
         """The year of a classic timestamp, following the stream (see the class docstring)."""
