@@ -260,7 +260,8 @@ class PostfixLogParser:
     def parse_file(self, path: str | Path) -> Iterator[Item]:
         """Parse a log file, plain or gzip/bzip2/xz compressed (recognised by magic bytes)."""
         with open_log(path) as stream:
-            yield from self.parse(stream)
+            yield from self.feed(stream)  # as parse(), one generator fewer per item
+            yield from self.flush()
 
     def feed(self, lines: Iterable[str]) -> Iterator[Item]:
         """Parse ``lines`` (continuing the stream), yielding what they complete.
