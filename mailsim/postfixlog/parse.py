@@ -37,8 +37,8 @@ done in full by the slow path, and both give the same answer:
 - one ``line.split(None, 5)``; a line whose timestamp words equal the previous line's and
   whose tag is known (``SyslogReader.tags``) has the previous line's time, otherwise
   :meth:`SyslogReader.fields_of <mailsim.postfixlog.syslog.SyslogReader.fields_of>` reads it;
-- a ``QID: `` line is recognised by ``find(": ")`` and a lookup of the queue id among the
-  queued files (a known id needs no check of its characters), then dispatched on the first
+- a ``QID: `` line is recognised by ``partition(": ")`` and a lookup of the queue id among
+  the queued files (a known id needs no check of its characters), then dispatched on the first
   four characters of its text (``to=<``, ``from``, ``remo``, ...) to a small method per
   format; the common formats try a stricter regex first (``STATUS_LINE_FAST``,
   ``ACTIVE_LINE_FAST``: same groups where they match, no backtracking);
@@ -318,21 +318,19 @@ class PostfixLogParser:
                 except KeyError:
                     daemons[daemon] = 1
                 kind: str | None
-                cut = text.find(": ", 6, 26)
-                if cut > 0:
-                    qid = text[:cut]
-                    message = queue.get(qid)
-                    if message is not None or _is_queue_id(qid):
-                        if attempts and tag.pid in attempts:
-                            message = self._claim_attempts(instance, tag.pid, qid)
-                        rest = text[cut + 2 :]
-                        try:
-                            handler = queue_handlers[rest[:4]]
-                        except KeyError:
-                            handler = queue_other
-                        kind = handler(instance, message, qid, number, time, tag, rest)
-                    else:
-                        kind = handlers.get(daemon, other)(instance, number, time, tag, text)
+                qid, colon, rest = text.partition(": ")  # a queue id: 6 to 24 characters
+                if (
+                    colon
+                    and 6 <= len(qid) <= 24
+                    and ((message := queue.get(qid)) is not None or _is_queue_id(qid))
+                ):
+                    if attempts and tag.pid in attempts:
+                        message = self._claim_attempts(instance, tag.pid, qid)
+                    try:
+                        handler = queue_handlers[rest[:4]]
+                    except KeyError:
+                        handler = queue_other
+                    kind = handler(instance, message, qid, number, time, tag, rest)
                 else:
                     kind = handlers.get(daemon, other)(instance, number, time, tag, text)
                 if kind is None:
