@@ -18,7 +18,7 @@ from mailsim.postfixlog.export import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared" / "data" / "postfix-logs" / "maillog-postfix-3.7-sample.log"
+SAMPLE = ROOT / "data" / "postfix-logs" / "maillog-postfix-3.7-sample.log"
 
 #: The example's five messages (mailsim/analysis/example.py) as Postfix logs them. The story
 #: has no reply texts or delays= of its own: the export uses Postfix's usual words, and delay=

@@ -24,7 +24,7 @@ from mailsim.sim import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 #: a real Postfix 3.7 log (../shared/data/postfix-logs/README.md tells how it was made)
-SAMPLE = ROOT.parent / "shared" / "data" / "postfix-logs" / "maillog-postfix-3.7-sample.log"
+SAMPLE = ROOT / "data" / "postfix-logs" / "maillog-postfix-3.7-sample.log"
 
 TS = r"(?P<ts>[A-Z][a-z]{2} [ 123]\d \d{2}:\d{2}:\d{2})"
 PREFIX = re.compile(rf"^{TS} (?P<host>\S+) postfix/(?P<daemon>[a-z-]+)\[(?P<pid>\d+)\]: ")

@@ -31,7 +31,7 @@ from interop import require_tool
 pytestmark = pytest.mark.interop
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared" / "data" / "postfix-logs" / "maillog-postfix-3.7-sample.log"
+SAMPLE = ROOT / "data" / "postfix-logs" / "maillog-postfix-3.7-sample.log"
 
 
 def outage_text() -> str:
