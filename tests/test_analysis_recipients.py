@@ -328,3 +328,25 @@ def test_address_reached_directly_and_through_an_alias_passes_each_mta_once() ->
     story.outcome(9.0, MX, "sent", 1, 1, "info@firma1.intr", relay=relay)
     table = recipients(story)
     assert rows(table, ["recipient", "status", "hops"]) == [("nekdo@firma1.intr", "delivered", 2)]
+
+
+def test_a_recipient_who_keeps_a_copy_and_forwards_is_delivered() -> None:
+    """dave's .forward in the real Postfix 3.7 sample is ``\\dave, dave.home@firma2.intr``:
+    local(8) logs "delivered to mailbox" and then "forwarded as B3790160408" for dave. dave is
+    delivered; the copy is followed as dave.home, relayed to firma2."""
+    from pathlib import Path
+
+    from mailsim.postfixlog import read_log
+
+    sample = (
+        Path(__file__).resolve().parents[1] / "data/postfix-logs/maillog-postfix-3.7-sample.log"
+    )
+    log = read_log(sample, 2026)
+    msg = log.messages.loc[log.messages["queue_id"] == "AE36E160407", "msg"].iloc[0]
+    table = Run(log.events).recipients()
+    mine = table[table["msg"].astype(str) == msg].set_index("recipient")["status"].astype(str)
+    assert mine.to_dict() == {
+        "dave@firma1.intr": "delivered",
+        "anna@firma4.intr": "expired",
+        "dave.home@firma2.intr": "relayed",
+    }

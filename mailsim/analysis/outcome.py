@@ -16,6 +16,8 @@ and recipient-level ``deferred``. Two message-level rows also end recipients:
 Aliases: local(8) logs the expanded address with ``(orig_to=<original>)`` in ``detail``, as
 Postfix does. The original address is then no final recipient of its own (unless something
 final happened to it); the expanded one inherits its path (see :mod:`mailsim.analysis.hop`).
+A recipient delivered to its mailbox stays delivered even when a ``forwarded as`` copy follows
+(a .forward or alias that keeps a copy of the mail it forwards).
 
 Hand-overs: the visit that took over a ``sent`` is the queue file its reply names (``250 2.0.0
 Ok: queued as <id>``, as Postfix logs it), else the message's latest visit at another node whose
@@ -144,6 +146,13 @@ class Outcomes:
         at_end[np.searchsorted(keys, row_keys[ends])] = np.flatnonzero(ends)
         final_row = np.where(at_end >= 0, rows[np.maximum(at_end, 0)], -1)
         onward = np.where(at_end >= 0, onward_of_row[np.maximum(at_end, 0)], -1)
+        # A mailbox delivery is an end: a later "forwarded as" of the same recipient (a
+        # .forward or alias that keeps a copy of what it forwards) is followed under the
+        # address it forwards to, and the recipient itself stays delivered.
+        delivered = _last_of_kind(rows, row_keys, keys, log.event[rows] == event_code("delivered"))
+        kept = delivered >= 0
+        final_row = np.where(kept, delivered, final_row)
+        onward = np.where(kept, -1, onward)
         links = _aliases(log, rows, row_keys, width)
         kind = np.where(final_row >= 0, log.event[np.maximum(final_row, 0)], -1)
         open_kinds = [-1, event_code("sent"), event_code("deferred")]
@@ -172,6 +181,17 @@ class Outcomes:
             order,
             links,
         )
+
+
+def _last_of_kind(rows: IntArray, row_keys: IntArray, keys: IntArray, mask: Any) -> IntArray:
+    """Per key of ``keys``: the last of ``rows`` (sorted by key, then order) where ``mask``
+    holds, or -1."""
+    found = np.full(len(keys), -1, dtype=np.int64)
+    chosen_rows, chosen_keys = rows[mask], row_keys[mask]
+    if len(chosen_keys):
+        ends = group_ends(chosen_keys)
+        found[np.searchsorted(keys, chosen_keys[ends])] = chosen_rows[ends]
+    return found
 
 
 def row_key(log: CodedLog, rows: IntArray, width: np.int64) -> IntArray:
