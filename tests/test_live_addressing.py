@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 
@@ -228,3 +229,17 @@ Thunderbird: Settings > Privacy & Security > Certificates > Import)."""
 def test_format_plan_with_standard_ports_and_unserved_names() -> None:
     zones = {"a.test": Zone("a.test", 600.0, (), {"old.a.test": "192.0.2.7"})}
     assert format_plan(lab_plan(small(zones=zones), port_offset=0)) == SMALL_TABLE
+
+
+def test_format_plan_says_when_the_system_chose_the_ports(firma1: Scenario) -> None:
+    """A lab on ephemeral ports (tests, notebooks) must not claim the standard ones."""
+    plan = lab_plan(firma1, port_offset=0)
+    moved = dataclasses.replace(
+        plan,
+        hosts=tuple(
+            dataclasses.replace(h, ports={s: 40000 + i for i, s in enumerate(h.ports)})
+            for h in plan.hosts
+        ),
+    )
+    assert "ports standard" in format_plan(plan)
+    assert "ports chosen by the system (ephemeral)" in format_plan(moved).splitlines()[0]

@@ -257,6 +257,12 @@ def format_plan(plan: LabPlan, ca_file: str = "ca.pem") -> str:
     """Return the plan as the table printed at start-up: one line per service with a command a
     student can copy (telnet for plain text, ``openssl s_client`` for TLS, dig for DNS)."""
     ports = "standard" if plan.port_offset == 0 else f"standard + {plan.port_offset}"
+    if any(
+        port != service_port(service, plan.port_offset)
+        for host in plan.hosts
+        for service, port in host.ports.items()
+    ):
+        ports = "chosen by the system (ephemeral)"
     span = f"{plan.hosts[0].address}..{plan.hosts[-1].address}" if plan.hosts else "none"
     lines = [
         f"lab {plan.scenario}: {len(plan.hosts)} hosts ({span}), nameserver "
