@@ -27,11 +27,10 @@ inside a batch, so a batch cannot overshoot it.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from mailsim.live.maildir import MaildirMailbox, StagedMessage
 from mailsim.live.mailstore import Delivery, Mailbox, MailStore, deliver_all
@@ -288,11 +287,36 @@ def _with_recipient(outcome: Outcome, recipient: str, orig_to: str) -> Outcome:
 
 
 def _headers(message: bytes) -> tuple[tuple[str, str], ...]:
-    """Return the message's header fields, unfolded, for the MDA's recipes."""
-    # the parser stops at the first empty line, which is at or before the first CRLF CRLF:
-    # hand it only that far, not a body it would read line by line only to ignore
+    """Return the message's header fields (RFC 5322 section 2.2), unfolded (section 2.2.3: the
+    CRLF before a continuation line's white space is removed), for the MDA's recipes, which
+    match a field's value as the simulation's workload headers give it: on one line.
+
+    The header section ends at the first empty line, or, as Python's email parser has it, at
+    the first line that is neither a field nor a continuation; a misplaced ``From `` envelope
+    line and a field without a name are skipped (and end the field before them). Values are
+    UTF-8 (invalid bytes replaced) with leading white space removed.
+    """
     end = message.find(b"\r\n\r\n")
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(
-        message if end < 0 else message[: end + 4]
-    )
-    return tuple((name, str(value)) for name, value in parsed.items())
+    fields: list[tuple[str, str]] = []
+    open_field = False  # whether a continuation line belongs to the last field
+    for line in (message if end < 0 else message[:end]).split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if open_field:  # a continuation: the CRLF goes, the white space stays
+                field, text = fields[-1]
+                fields[-1] = (field, text + line.decode("utf-8", "replace"))
+            continue
+        open_field = False
+        if line.startswith(b"From "):
+            continue
+        name, colon, value = line.partition(b":")
+        if colon and not name:  # no field name: skipped, as the email parser does
+            continue
+        if not colon or not _FIELD_NAME.fullmatch(name):
+            break
+        fields.append((name.decode("ascii"), value.lstrip(b" \t").decode("utf-8", "replace")))
+        open_field = True
+    return tuple(fields)
+
+
+#: RFC 5322 section 3.6.8: a field name is printable ASCII but ":" and space
+_FIELD_NAME = re.compile(rb"[!-9;-~]+")
