@@ -221,3 +221,16 @@ def test_fast_path_parser_answers_as_aiosmtpds(
     ours = SMTPSession.__new__(SMTPSession)
     ours.local_part_limit = 0
     assert ours._getaddr(arg) == SMTP._getaddr(reference, arg)
+
+
+def test_a_folder_removed_behind_the_stores_back_is_made_again(tmp_path: Path) -> None:
+    """The store remembers where it stages a folder's files; if someone deletes the folder
+    (a user in their mail client), the next delivery makes it again instead of failing."""
+    import shutil
+
+    box = MaildirMailbox(tmp_path / "jura")
+    box.deliver(message(1), folder=".Spam")
+    shutil.rmtree(tmp_path / "jura" / ".Spam")
+    stored = box.deliver(message(2), folder=".Spam")
+    assert box.read(stored.key, ".Spam") == message(2)
+    assert [m.key for m in box.messages(".Spam")] == [stored.key]

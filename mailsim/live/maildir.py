@@ -177,6 +177,8 @@ class MaildirMailbox:
         self._where: dict[Path, dict[str, _Entry]] = {}
         # folder path -> (the uidlist's stat after our last append, the next UID it gives)
         self._appended: dict[Path, tuple[tuple[int, ...], int]] = {}
+        # folder -> (its path, its tmp/ directory): where deliveries are staged
+        self._staging: dict[str, tuple[Path, str]] = {}
         self._folder_path("", create=True)
         self.recover()
 
@@ -395,12 +397,18 @@ class MaildirMailbox:
     def _write_tmp(self, delivery: Delivery) -> StagedMessage:
         """Write one message to ``tmp/`` (not yet fsynced; the caller does that)."""
         stored = to_lf(delivery.data)
-        path = self._folder_path(delivery.folder, create=True)
+        path, tmp = self._staging_dir(delivery.folder)
         while True:
             base = unique_name(len(stored), crlf_size(stored), self.hostname)
-            with suppress(FileExistsError):  # only if the clock stepped back: take the next one
-                fd = os.open(path / "tmp" / base, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fd = os.open(os.path.join(tmp, base), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 break
+            except FileExistsError:  # only if the clock stepped back: take the next one
+                continue
+            except FileNotFoundError:  # the folder went away since: make it again, once
+                if self._staging.pop(delivery.folder, None) is None:
+                    raise
+                path, tmp = self._staging_dir(delivery.folder)
         try:
             write_all(fd, stored)
             if delivery.when is not None:  # Dovecot: the file's mtime is the IMAP INTERNALDATE
@@ -415,6 +423,15 @@ class MaildirMailbox:
         return StagedMessage(
             path, base, subdir, filename, crlf_size(stored), date, frozenset(info), fd
         )
+
+    def _staging_dir(self, folder: str) -> tuple[Path, str]:
+        """The folder's path and its ``tmp/`` as a string, made on first use and remembered
+        (a delivery then costs no stat of the folder and no path objects)."""
+        found = self._staging.get(folder)
+        if found is None:
+            path = self._folder_path(folder, create=True)
+            found = self._staging[folder] = (path, os.path.join(path, "tmp"))
+        return found
 
     def set_flags(self, key: str, flags: Iterable[str], folder: str = "") -> StoredMessage:
         """Rename the message to ``cur/<key>:2,<flags>`` (the flags replace the old ones)."""
