@@ -4,7 +4,10 @@ The log's clients' transactions (:mod:`mailsim.workload.replay`) become the scen
 workload; the simulation runs them, and the command prints the model's pflogsumm totals next
 to the log's own, so "would this setup have coped with last week?" is answered in the words
 the administrator already reads. ``--speed 2`` replays twice as fast, ``--thin 0.5`` keeps
-half the messages (seeded), ``--host neo=neo.firma1.intr`` maps the log's host field.
+half the messages (seeded), ``--host neo=neo.firma1.intr`` maps the log's host field, and
+``--live`` sends the arrivals to the live lab with real SMTP clients instead
+(:mod:`mailsim.live.driver`; the lab does not relay yet, so mail for other hosts is refused with
+a 4xx there).
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ def add_replay_command(commands: Any) -> None:
     replay.add_argument("--out", help="directory for the replay's report")
     replay.add_argument("--events", action="store_true", help="also write events.csv.gz")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.add_argument(
+        "--live",
+        action="store_true",
+        help="send the arrivals to the live lab (real SMTP clients) instead of simulating them",
+    )
+    replay.add_argument("--lab-dir", default=None, help="the live lab's directory (--live)")
     replay.set_defaults(handler=_replay)
 
 
@@ -68,7 +77,7 @@ def _replay(args: argparse.Namespace) -> int:
             source,
             scenario,
             RandomStreams(seed).generator("workload/replay"),
-            speed=args.speed,
+            speed=1.0 if args.live else args.speed,
             thin=args.thin,
             hosts=hosts,
             year=args.year,
@@ -76,21 +85,30 @@ def _replay(args: argparse.Namespace) -> int:
         )
     )
     duration = (arrivals[-1].t if arrivals else 0.0) + 1.0
-    print(f"replaying {source.name} into {scenario.name}: {stats}")
+    where = "the live lab" if args.live else scenario.name
+    print(f"replaying {source.name} into {where}: {stats}")
     started = time.perf_counter()
-    run = simulate(
-        scenario.replace(duration=duration),
-        seed=seed,
-        arrivals=iter(arrivals),
-        progress=not args.quiet,
-    )
+    if args.live:
+        from mailsim.live.background import BackgroundLab
+
+        with BackgroundLab(scenario, args.lab_dir) as lab:
+            clients = lab.drive(arrivals, time_scale=args.speed)
+            run = lab.run(f"replay of {source.name}")
+        print(f"clients: {clients}")
+    else:
+        run = simulate(
+            scenario.replace(duration=duration),
+            seed=seed,
+            arrivals=iter(arrivals),
+            progress=not args.quiet,
+        )
     elapsed = time.perf_counter() - started
     run.meta.update(replay=str(source), speed=args.speed, thin=args.thin)
     log = read_log(source, args.year)
     recorded = Run(log.events, name=source.name, meta={"engine": "postfix log"})
     nodes = sorted({hosts.get(h, h) for h in _logged_hosts(log.events)})
     targets = [n for n in run.nodes if n.split(".")[0] in {h.split(".")[0] for h in nodes}]
-    print(f"simulated {len(run.events):,} events in {elapsed:.2f} s wall time\n")
+    print(f"{'ran' if args.live else 'simulated'} {len(run.events):,} events in {elapsed:.2f} s\n")
     print(compare_totals(recorded.pflogsumm().totals, run.pflogsumm(nodes=targets).totals))
     if args.out:
         out = Path(args.out)

@@ -133,3 +133,20 @@ def test_mailsim_replay_prints_the_log_and_the_model_side_by_side(
     assert (tmp_path / "out" / "report.html").exists()
     with pytest.raises(SystemExit):
         main(["replay", str(SAMPLE)])  # --scenario is required
+
+
+def test_mailsim_replay_live_sends_the_log_to_the_lab(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--live: the same arrivals, sent by real SMTP clients to the lab's servers."""
+    code = main(
+        ["replay", str(SAMPLE), "--scenario", str(SCENARIO), "--year", "2026", "--live",
+         "--speed", "100", "--thin", "0.25", "--lab-dir", str(tmp_path / "lab")]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    clients = next(line for line in out.splitlines() if line.startswith("clients: "))
+    submitted = int(clients.split()[1])
+    assert 20 < submitted < 110 and " 0 failed" in clients  # about a quarter of 215
+    assert (tmp_path / "lab" / "events.csv").stat().st_size > 0
+    assert "received " in out

@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailsim.live.addressing import LabPlan, lab_plan
+from mailsim.live.driver import DriveStats, drive
 from mailsim.live.lab import Lab, ephemeral_ports
 from mailsim.live.passdb import CLASSROOM, AuthSettings
 from mailsim.scenario.model import Scenario
+from mailsim.workload.records import Arrival
 
 if TYPE_CHECKING:
     import ssl
@@ -111,6 +113,14 @@ class BackgroundLab:
     def client_context(self) -> ssl.SSLContext:
         """A TLS client context that trusts the lab CA."""
         return self.lab.client_context()
+
+    def drive(
+        self, arrivals: Iterable[Arrival], *, time_scale: float = 1.0, concurrency: int = 20
+    ) -> DriveStats:
+        """Send workload arrivals to the lab as real SMTP clients (:func:`~mailsim.live.
+        driver.drive`) and return what the clients saw, once all are done."""
+        work = drive(self.lab, arrivals, time_scale=time_scale, concurrency=concurrency)
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     def run(self, name: str = "") -> Run:
         """The event log so far, as a :class:`~mailsim.analysis.Run`."""

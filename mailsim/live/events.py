@@ -72,6 +72,7 @@ class LiveEventLog:
         self._origin = clock()
         self.log = EventLog()
         self._last_msg = 0
+        self._announced: dict[tuple[str, int], int] = {}
         self._file: IO[str] | None = None
         self._writer: Any = None
         if self.path is not None:
@@ -95,6 +96,18 @@ class LiveEventLog:
         """Return the next run-wide message id (after every id seen so far)."""
         self._last_msg += 1
         return self._last_msg
+
+    def announce(self, client: tuple[str, int], msg: int) -> None:
+        """A lab client (:mod:`mailsim.live.driver`) says which message its connection from
+        ``client`` (address, port) carries, so the server's rows for it, refusals before DATA
+        included, name the workload's message as the simulation's do."""
+        self.seen_msg(msg)
+        self._announced[client] = msg
+
+    def announced(self, client: tuple[str, int]) -> int:
+        """The message announced for a connection from ``client`` (0: none); forgotten once
+        asked."""
+        return self._announced.pop(client, 0)
 
     def seen_msg(self, msg: int) -> None:
         """Note an id that came with a message, so :meth:`new_msg` never hands it out again."""

@@ -114,6 +114,7 @@ class PolicyHandler:
             self.events.now() if since is None else since,
             sender=sender,
             size=size or 0,
+            announced=self.events.announced((server.client_address, server.client_port)),
         )
 
     def _end_trace(self, server: SMTPSession, refusal: SMTPReply | None = None) -> None:

@@ -151,6 +151,7 @@ class SMTPSession(SMTP):
         self.gate = gate
         self.error_count = 0
         self.client_address = ""
+        self.client_port = 0
         #: the event log's view (mailsim.live.smtp_trace): when the next transaction's
         #: connection began (None: at its MAIL), and the open transaction's rows
         self.trace_since: float | None = None
@@ -298,7 +299,8 @@ class SMTPSession(SMTP):
     # -- the loop ------------------------------------------------------------------------------
     async def _handle_client(self) -> None:
         assert self.session is not None and self.transport is not None
-        self.client_address = str(self.transport.get_extra_info("peername")[0])
+        peer = self.transport.get_extra_info("peername")
+        self.client_address, self.client_port = str(peer[0]), int(peer[1])
         self.stop_deadline()  # no smtpd process has the connection yet
         async with self.gate.slot():
             self._reset_timeout()

@@ -54,6 +54,8 @@ class TransactionTrace:
     sender: str = ""
     size: int = 0
     rejects: list[_Reject] = field(default_factory=list)
+    #: the message a lab client announced for this connection (0: none)
+    announced: int = 0
 
     @property
     def client_label(self) -> str:
@@ -75,7 +77,7 @@ class TransactionTrace:
         (a transaction that was only reset leaves no row, as it left no trace in Postfix's
         queue)."""
         if self.rejects:
-            self._write_session(self.events.new_msg())
+            self._write_session(self.announced or self.events.new_msg())
 
     def add_trace_header(self, content: bytes) -> tuple[int, bytes]:
         """Return the message's id and the header line to prepend: the id it carries, or a
@@ -84,7 +86,7 @@ class TransactionTrace:
         if msg:
             self.events.seen_msg(msg)
             return msg, b""
-        msg = self.events.new_msg()
+        msg = self.announced or self.events.new_msg()
         return msg, f"{TRACE_HEADER}: m{msg}\r\n".encode("ascii")
 
     def accepted(self, msg: int, queue_id: str, recipients: int, size: int, t: float) -> None:
