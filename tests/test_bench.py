@@ -15,26 +15,20 @@ from interop import require_tool
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_sim_speed_prints_table_and_json_last_line() -> None:
+def run_bench(*argv: str) -> tuple[list[str], dict[str, Any]]:
+    """Run a benchmark script; return its output lines and the JSON object on the last one."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "bench/sim_speed.py",
-            "--messages",
-            "2000",
-            "--big",
-            "5000",
-            "--repeat",
-            "1",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
+    assert result.returncode == 0, result.stderr + result.stdout
     lines = result.stdout.strip().splitlines()
-    figures = json.loads(lines[-1])
+    return lines, json.loads(lines[-1])
+
+
+def test_sim_speed_prints_table_and_json_last_line() -> None:
+    lines, figures = run_bench(
+        "bench/sim_speed.py", "--messages", "2000", "--big", "5000", "--repeat", "1"
+    )
     for key in (
         "mmc_stage_visits_per_s",
         "simpy_customers_per_s",
@@ -49,32 +43,13 @@ def test_sim_speed_prints_table_and_json_last_line() -> None:
 
 
 def test_outage_day_prints_table_and_json_last_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/outage_day.py", "--messages", "3000", "--hours", "14"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    lines = result.stdout.strip().splitlines()
-    figures = json.loads(lines[-1])
+    lines, figures = run_bench("bench/outage_day.py", "--messages", "3000", "--hours", "14")
     assert figures["messages"] > 2500 and figures["events"] > figures["messages"]
     # the outage (10:00-13:00) falls inside the 14 hours: mail to big.example was deferred,
     # and all of it was delivered in the end
     assert figures["deferred_attempts_at_relay"] > 0
     assert figures["delivered"] == figures["messages"]
     assert any(line.startswith("wall time") for line in lines[:-1])
-
-
-def run_bench(*argv: str) -> tuple[list[str], dict[str, Any]]:
-    """Run a benchmark script; return its output lines and the JSON object on the last one."""
-    result = subprocess.run(
-        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr + result.stdout
-    lines = result.stdout.strip().splitlines()
-    return lines, json.loads(lines[-1])
 
 
 @pytest.mark.interop
@@ -119,16 +94,7 @@ def test_pop3_retr_measures_ours_against_dovecot_over_the_same_maildirs() -> Non
 
 
 def test_workload_gen_prints_table_and_json_last_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/workload_gen.py", "--records", "20000", "--users", "300"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    lines = result.stdout.strip().splitlines()
-    figures = json.loads(lines[-1])
+    lines, figures = run_bench("bench/workload_gen.py", "--records", "20000", "--users", "300")
     assert figures["records"] == figures["plain_records"] == 20000
     assert (figures["organisation_users"], figures["organisation_streams"]) == (300, 3)
     for key in (
@@ -144,16 +110,7 @@ def test_workload_gen_prints_table_and_json_last_line() -> None:
 
 
 def test_parse_log_prints_table_and_json_last_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/parse_log.py", "--lines", "30000", "--repeat", "1"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    lines = result.stdout.strip().splitlines()
-    figures = json.loads(lines[-1])
+    lines, figures = run_bench("bench/parse_log.py", "--lines", "30000", "--repeat", "1")
     for key in (
         "reference_s",
         "parse_s",
