@@ -36,13 +36,9 @@ def run_lab(tmp_path: Path, clients) -> object:  # type: ignore[no-untyped-def]
     return asyncio.run(main())
 
 
-def address_of(lab: Lab, host: str) -> str:
-    return next(h.address for h in lab.plan.hosts if h.name == host)
-
-
 def test_submit_then_fetch_over_pop3_with_stls(tmp_path: Path) -> None:
     def clients(lab: Lab) -> tuple[str, bytes]:
-        neo = address_of(lab, NEO)
+        neo = lab.address(NEO)
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = (
             "nekdo@firma1.intr",
@@ -77,7 +73,7 @@ def test_the_lab_writes_the_event_log_as_it_goes(tmp_path: Path) -> None:
     directory, readable while it runs, and ``Lab.run()`` answers like a simulated run."""
 
     def clients(lab: Lab) -> tuple[object, object]:
-        neo = address_of(lab, NEO)
+        neo = lab.address(NEO)
         with smtplib.SMTP(neo, lab.ports[NEO]["smtp"], timeout=30) as smtp:
             smtp.sendmail("nekdo@firma1.intr", ["jura@firma1.intr"], b"Subject: ahoj\r\n\r\nx\r\n")
         return Run.read_csv(tmp_path / "events.csv"), lab.run()
@@ -100,7 +96,7 @@ def test_lan_mail_for_another_domain_waits_for_relaying(tmp_path: Path) -> None:
     never accepted and lost. (Relay refusal from outside mynetworks: test_smtp_policy_live.)"""
 
     def clients(lab: Lab) -> tuple[int, bytes]:
-        neo = address_of(lab, NEO)
+        neo = lab.address(NEO)
         with smtplib.SMTP(neo, lab.ports[NEO]["smtp"], timeout=30) as smtp:
             smtp.ehlo("spammer.example")
             smtp.mail("promo@cheap-offers.example")
@@ -120,7 +116,7 @@ def test_table_lists_every_service_with_its_real_port(tmp_path: Path) -> None:
 
 def test_a_tls_client_trusting_the_lab_ca_connects_to_pop3s(tmp_path: Path) -> None:
     def clients(lab: Lab) -> bytes:
-        neo = address_of(lab, NEO)
+        neo = lab.address(NEO)
         context = lab.client_context()
         context.check_hostname = True
         pop = poplib.POP3_SSL(neo, lab.ports[NEO]["pop3s"], context=context, timeout=30)
@@ -134,7 +130,7 @@ def test_a_tls_client_trusting_the_lab_ca_connects_to_pop3s(tmp_path: Path) -> N
 
 def test_untrusted_clients_are_refused_tls(tmp_path: Path) -> None:
     def clients(lab: Lab) -> None:
-        neo = address_of(lab, NEO)
+        neo = lab.address(NEO)
         with pytest.raises(ssl.SSLError):
             poplib.POP3_SSL(
                 neo, lab.ports[NEO]["pop3s"], context=ssl.create_default_context(), timeout=30

@@ -101,10 +101,7 @@ class BackgroundLab:
 
     def address(self, host: str) -> str:
         """The loopback address of scenario host ``host``."""
-        for lab_host in self.lab.plan.hosts:
-            if lab_host.name == host:
-                return lab_host.address
-        raise KeyError(f"{host!r} is not a host of the lab")
+        return self.lab.address(host)
 
     def table(self) -> str:
         """The table of addresses, ports and commands (what ``mailsim lab up`` prints)."""

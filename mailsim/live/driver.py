@@ -126,7 +126,7 @@ async def _submit(lab: Lab, arrival: Arrival, user: User | None, stats: DriveSta
     ports = lab.ports.get(host, {})
     if service != "submission" or not (user and user.password) or "submission" not in ports:
         service = "smtp"
-    address = next(h.address for h in lab.plan.hosts if h.name == host)
+    address = lab.address(host)
     lab.events.seen_msg(arrival.msg)
     lab.events.emit(
         user.address if user else f"[{arrival.client_address}]",

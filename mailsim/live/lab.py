@@ -124,6 +124,13 @@ class Lab:
                 listening[service] = server.port
         self.ports[name] = listening
 
+    def address(self, host: str) -> str:
+        """The loopback address of scenario host ``host``; KeyError if it is not in the lab."""
+        for lab_host in self.plan.hosts:
+            if lab_host.name == host:
+                return lab_host.address
+        raise KeyError(f"{host!r} is not a host of the lab")
+
     def run(self, name: str = "") -> Run:
         """What the lab did so far, as the notebooks' :class:`~mailsim.analysis.Run`."""
         if self.events is None:
