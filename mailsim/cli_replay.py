@@ -59,11 +59,11 @@ def add_replay_command(commands: Any) -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     from mailsim.analysis import Run, write_report
-    from mailsim.postfixlog import read_log
+    from mailsim.postfixlog import build_log, parse_log
     from mailsim.scenario import load_scenario
     from mailsim.sim import simulate
     from mailsim.streams import RandomStreams
-    from mailsim.workload.replay import ReplayStats, replay_arrivals
+    from mailsim.workload.replay import ReplayStats, arrivals_of
 
     source = Path(args.log)
     if not source.exists():
@@ -72,15 +72,15 @@ def _replay(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     seed = scenario.seed if args.seed is None else args.seed
     stats = ReplayStats()
+    items, parsed = parse_log(source, args.year)  # once: for the arrivals and the log's report
     arrivals = list(
-        replay_arrivals(
-            source,
+        arrivals_of(
+            items,
             scenario,
             RandomStreams(seed).generator("workload/replay"),
             speed=1.0 if args.live else args.speed,
             thin=args.thin,
             hosts=hosts,
-            year=args.year,
             stats=stats,
         )
     )
@@ -104,10 +104,8 @@ def _replay(args: argparse.Namespace) -> int:
         )
     elapsed = time.perf_counter() - started
     run.meta.update(replay=str(source), speed=args.speed, thin=args.thin)
-    log = read_log(source, args.year)
-    recorded = Run(log.events, name=source.name, meta={"engine": "postfix log"})
-    nodes = sorted({hosts.get(h, h) for h in _logged_hosts(log.events)})
-    targets = [n for n in run.nodes if n.split(".")[0] in {h.split(".")[0] for h in nodes}]
+    recorded = Run(build_log(items, parsed).events, name=source.name)
+    targets = sorted({arrival.connect_to for arrival in arrivals})  # the hosts that wrote the log
     print(f"{'ran' if args.live else 'simulated'} {len(run.events):,} events in {elapsed:.2f} s\n")
     print(compare_totals(recorded.pflogsumm().totals, run.pflogsumm(nodes=targets).totals))
     if args.out:
@@ -124,10 +122,6 @@ def _mapping(item: str) -> tuple[str, str]:
     if not sep or not logged or not host:
         raise MailsimError(f"--host {item!r}: expected LOGHOST=HOST, e.g. neo=neo.firma1.intr")
     return logged, host
-
-
-def _logged_hosts(events: pd.DataFrame) -> set[str]:
-    return {str(node) for node in events["node"].unique()}
 
 
 def compare_totals(recorded: pd.DataFrame, replayed: pd.DataFrame) -> str:

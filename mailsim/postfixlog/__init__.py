@@ -18,7 +18,14 @@ the standard library, numpy and pandas.
 
 from __future__ import annotations
 
-from mailsim.postfixlog.events import EventBuilder, PostfixLog, node_name, outcome_event, read_log
+from mailsim.postfixlog.events import (
+    EventBuilder,
+    PostfixLog,
+    build_log,
+    node_name,
+    outcome_event,
+    read_log,
+)
 from mailsim.postfixlog.export import (
     DEFAULT_START,
     format_delay,
@@ -59,6 +66,7 @@ __all__ = [
     "Session",
     "SyslogLine",
     "SyslogReader",
+    "build_log",
     "compression",
     "format_delay",
     "format_postfix_log",

@@ -791,17 +791,25 @@ def read_log(
 
     ``year``/``reference``/``tz`` read classic syslog timestamps (for a path with neither,
     the file's modification time is the reference); ``nodes`` renames hosts (``{"neo":
-    "neo.firma1.intr"}``). The parse streams; the tables hold one row per fact. A message that
-    passed several MTAs of the log has one ``msg`` on all of them (:func:`~mailsim.postfixlog.
-    hops.join_hops`).
+    "neo.firma1.intr"}``). The parse streams; the tables hold one row per fact
+    (:func:`build_log`).
     """
     if isinstance(source, str | Path) and year is None and reference is None:
         reference = datetime.fromtimestamp(Path(source).stat().st_mtime, tz)
     parser = PostfixLogParser(year, reference=reference, tz=tz, grace=grace)
-    builder = EventBuilder(nodes)
     items = parser.parse_file(source) if isinstance(source, str | Path) else parser.parse(source)
+    return build_log(items, parser.stats, nodes=nodes, tz=tz)
+
+
+def build_log(
+    items: Iterable[Item], stats: ParseStats, *, nodes: NodeMap = None, tz: tzinfo = UTC
+) -> PostfixLog:
+    """The :class:`PostfixLog` of parsed ``items`` (``stats``: their parser's counts, complete
+    once the items are consumed); a message that passed several MTAs of the log has one
+    ``msg`` on all of them (:func:`~mailsim.postfixlog.hops.join_hops`)."""
+    builder = EventBuilder(nodes)
     builder.extend(items)
-    log = builder.build(parser.stats, tz)
+    log = builder.build(stats, tz)
     events, messages, deliveries, links, rejects = join_hops(
         log.events, log.messages, log.deliveries, log.links, log.rejects
     )

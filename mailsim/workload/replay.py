@@ -44,7 +44,7 @@ from mailsim.postfixlog import Message, PostfixLogParser, Reject, Session
 from mailsim.scenario.model import Scenario
 from mailsim.workload.records import Arrival
 
-__all__ = ["ReplayError", "ReplayStats", "log_arrivals", "replay_arrivals"]
+__all__ = ["ReplayError", "ReplayStats", "arrivals_of", "log_arrivals", "replay_arrivals"]
 
 #: queue files that are original messages (not copies or notifications the model makes itself)
 _ORIGINAL = ("smtpd", "pickup")
@@ -155,12 +155,27 @@ def replay_arrivals(
     ``year`` reads classic syslog timestamps (default: the file's modification time);
     ``stats``, if given, is filled in as the arrivals are made.
     """
+    parser = PostfixLogParser(year)
+    items = parser.parse_file(source) if isinstance(source, str | Path) else parser.parse(source)
+    return arrivals_of(items, scenario, generator, speed=speed, thin=thin, hosts=hosts, stats=stats)
+
+
+def arrivals_of(
+    items: Iterable[object],
+    scenario: Scenario,
+    generator: np.random.Generator,
+    *,
+    speed: float = 1.0,
+    thin: float = 1.0,
+    hosts: Mapping[str, str] | None = None,
+    stats: ReplayStats | None = None,
+) -> Iterator[Arrival]:
+    """:func:`replay_arrivals` of a log already parsed (:class:`~mailsim.postfixlog.
+    PostfixLogParser`'s items), for a caller that also builds its tables from them."""
     if speed <= 0:
         raise ReplayError(f"speed must be positive, not {speed!r}")
     if not 0 < thin <= 1:
         raise ReplayError(f"thin must be a probability in (0, 1], not {thin!r}")
-    parser = PostfixLogParser(year)
-    items = parser.parse_file(source) if isinstance(source, str | Path) else parser.parse(source)
     offers, skipped = log_arrivals(items)
     stats = stats if stats is not None else ReplayStats()
     stats.skipped = skipped
