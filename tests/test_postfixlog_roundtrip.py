@@ -115,3 +115,32 @@ def test_whole_second_syslog_timestamps_keep_the_facts(run: Run, tmp_path: Path)
     for column in [*FACTS, *DELAYS]:
         assert back[column].astype(str).tolist() == original[column].astype(str).tolist(), column
     assert (back["t_done"] - original["t_done"]).abs().max() < 1.0 + 1e-9
+
+
+def test_join_hops_follows_a_chain_of_mtas_and_survives_a_loop() -> None:
+    """Three MTAs hand one message on (``queued as`` names the next file): one number for all;
+    two files that name each other (a mail loop) end the walk instead of hanging it."""
+    from mailsim.postfixlog.hops import join_hops
+
+    def sent(node: str, qid: str, msg: str, relay: str, next_qid: str) -> dict[str, object]:
+        reply = f"250 2.0.0 Ok: queued as {next_qid}"
+        relayed = f"{relay}[192.0.2.1]:25"
+        return {"node": node, "queue_id": qid, "msg": msg, "event": "sent", "relay": relayed,
+                "detail": reply}  # fmt: skip
+
+    rows = [
+        sent("a", "A1", "m1", "b.example", "B1"),
+        sent("b", "B1", "m2", "c.example", "C1"),
+        {
+            "node": "c",
+            "queue_id": "C1",
+            "msg": "m3",
+            "event": "delivered",
+            "relay": "local",
+            "detail": "delivered to mailbox",
+        },
+        sent("a", "A2", "m4", "b.example", "B2"),
+        sent("b", "B2", "m5", "a.example", "A2"),  # back to a: a loop
+    ]
+    (joined,) = join_hops(pd.DataFrame(rows))
+    assert joined["msg"].tolist() == ["m1", "m1", "m1", "m4", "m4"]

@@ -65,21 +65,9 @@ def join_hops(events: pd.DataFrame, *tables: pd.DataFrame) -> tuple[pd.DataFrame
     parent = hop_links(events)
     if not parent:
         return (events, *tables)
-    root: dict[str, str] = {}
-
-    def find(msg: str) -> str:
-        path: list[str] = []
-        while msg in parent and msg not in root and msg not in path:  # a loop ends the walk
-            path.append(msg)
-            msg = parent[msg]
-        top = root.get(msg, msg)
-        for seen in path:
-            root[seen] = top
-        return top
-
     groups: dict[str, list[str]] = {}
-    for msg in parent:
-        groups.setdefault(find(msg), []).append(msg)
+    for child in parent:
+        groups.setdefault(_first_hop(child, parent), []).append(child)
     renumber: dict[str, str] = {}
     for top, members in groups.items():
         smallest = min([top, *members], key=_number)
@@ -89,12 +77,24 @@ def join_hops(events: pd.DataFrame, *tables: pd.DataFrame) -> tuple[pd.DataFrame
         frame = frame.copy()
         for column in ("msg", "parent_msg"):
             if column in frame.columns:
-                values = frame[column].astype(str)
-                frame[column] = values.map(lambda m: renumber.get(m, m)).astype(
-                    frame[column].dtype if frame[column].dtype != "category" else "category"
-                )
+                joined = frame[column].astype(str).map(lambda m: renumber.get(m, m))
+                categorical = isinstance(frame[column].dtype, pd.CategoricalDtype)
+                frame[column] = joined.astype("category") if categorical else joined
         out.append(frame)
     return tuple(out)
+
+
+def _first_hop(msg: str, parent: dict[str, str]) -> str:
+    """Follow ``msg`` back hop by hop to the file that started it; in a mail loop (MTAs
+    handing the message round in a circle) the walk ends where it started, at the loop's
+    smallest number, the same from wherever in the loop it began."""
+    walk: list[str] = []
+    while msg in parent:
+        if msg in walk:  # the loop is the walk from msg's first visit on
+            return min(walk[walk.index(msg) :], key=_number)
+        walk.append(msg)
+        msg = parent[msg]
+    return msg
 
 
 def _number(msg: str) -> int:
