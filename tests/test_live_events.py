@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from mailsim.analysis import Run
-from mailsim.eventlog import COLUMNS, format_delays
+from mailsim.eventlog import COLUMNS
 from mailsim.live.events import TRACE_HEADER, LiveEventLog, trace_id
 
 from smtp_fakes import OUTSIDE, Client, MemoryStore, ServerThread, message
@@ -231,10 +231,6 @@ def test_live_run_answers_the_notebooks_questions() -> None:
     assert summary[("run", "delivered")] == 6
     assert summary[("run", "messages_received")] == 3
     assert run.meta["engine"] == "live"
-
-
-def test_delay_format_is_postfixs() -> None:
-    assert format_delays(0.004, 0, 0.5, 12.4) == "0/0/0.5/12"
 
 
 def test_rset_and_quit_write_the_transactions_rows_before_their_reply() -> None:
